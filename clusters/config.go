@@ -1,0 +1,155 @@
+// Package clusters creates, checks and deletes the multi-worker kind clusters
+// chaosgate runs on, including on machines without an image registry
+// (see package nodeimage) and with the fixes such sandboxes need.
+package clusters
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+
+	"github.com/chaosgate/chaosgate/clusters/capfilter"
+)
+
+// Defaults. The port range is reserved for suites: each port is a NodePort
+// that kind maps to 127.0.0.1 on this machine.
+const (
+	DefaultName          = "chaosgate"
+	DefaultWorkers       = 3
+	DefaultPodSubnet     = "10.244.0.0/16"
+	DefaultServiceSubnet = "10.96.0.0/12"
+	DefaultFirstPort     = 30080
+	DefaultLastPort      = 30099
+)
+
+// PortRange is an inclusive range of NodePorts mapped to 127.0.0.1.
+type PortRange struct{ First, Last int }
+
+func (p PortRange) String() string { return fmt.Sprintf("%d-%d", p.First, p.Last) }
+
+// Contains reports whether port is in the range.
+func (p PortRange) Contains(port int) bool { return port >= p.First && port <= p.Last }
+
+// ParsePortRange parses "FIRST-LAST" (or a single port). NodePorts must lie
+// in Kubernetes' default NodePort range 30000-32767.
+func ParsePortRange(s string) (PortRange, error) {
+	first, last, found := strings.Cut(s, "-")
+	if !found {
+		last = first
+	}
+	a, err1 := strconv.Atoi(strings.TrimSpace(first))
+	b, err2 := strconv.Atoi(strings.TrimSpace(last))
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("port range %q: want FIRST-LAST, e.g. 30080-30099", s)
+	}
+	r := PortRange{a, b}
+	if a > b || a < 30000 || b > 32767 {
+		return PortRange{}, fmt.Errorf("port range %q: must be ascending and inside the NodePort range 30000-32767", s)
+	}
+	if b-a >= 200 {
+		return PortRange{}, fmt.Errorf("port range %q: at most 200 ports (each is a mapping on the node container)", s)
+	}
+	return r, nil
+}
+
+// Config describes the cluster Up creates or reuses.
+type Config struct {
+	Name          string
+	Workers       int
+	Image         string
+	Ports         PortRange
+	PodSubnet     netip.Prefix
+	ServiceSubnet netip.Prefix
+	// HostCaps is the capability bounding set of this machine; it decides
+	// the containerd settings the nodes need.
+	HostCaps capfilter.Set
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// Validate checks the configuration before anything is created.
+func (c Config) Validate() error {
+	if !nameRE.MatchString(c.Name) || len(c.Name) > 40 {
+		return fmt.Errorf("name %q: must be lower-case letters, digits and '-', at most 40 characters", c.Name)
+	}
+	if c.Workers < 1 || c.Workers > 10 {
+		return fmt.Errorf("workers %d: must be between 1 and 10", c.Workers)
+	}
+	if c.Ports.First == 0 {
+		return fmt.Errorf("ports: empty range")
+	}
+	if !c.PodSubnet.IsValid() || !c.ServiceSubnet.IsValid() {
+		return fmt.Errorf("pod and service subnets must be set")
+	}
+	if c.PodSubnet.Overlaps(c.ServiceSubnet) {
+		return fmt.Errorf("pod subnet %s overlaps service subnet %s", c.PodSubnet, c.ServiceSubnet)
+	}
+	return nil
+}
+
+// WithDefaults fills the zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Ports.First == 0 {
+		c.Ports = PortRange{DefaultFirstPort, DefaultLastPort}
+	}
+	if !c.PodSubnet.IsValid() {
+		c.PodSubnet = netip.MustParsePrefix(DefaultPodSubnet)
+	}
+	if !c.ServiceSubnet.IsValid() {
+		c.ServiceSubnet = netip.MustParsePrefix(DefaultServiceSubnet)
+	}
+	return c
+}
+
+// restrictOOMScoreAdj is the containerd setting for hosts whose root cannot
+// lower oom_score_adj (no CAP_SYS_RESOURCE): without it every pod sandbox
+// fails with "can't get final child's PID from pipe: EOF".
+const restrictOOMScoreAdj = `[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+`
+
+// KindConfig renders the kind cluster configuration: one control plane that
+// also carries the 127.0.0.1 port mappings (node faults hit workers, so the
+// mapped ports survive them), N workers, explicit subnets, and the
+// containerd patches this host needs.
+func KindConfig(c Config) *v1alpha4.Cluster {
+	cp := v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: c.Image}
+	for p := c.Ports.First; p <= c.Ports.Last; p++ {
+		cp.ExtraPortMappings = append(cp.ExtraPortMappings, v1alpha4.PortMapping{
+			ContainerPort: int32(p),
+			HostPort:      int32(p),
+			ListenAddress: "127.0.0.1",
+			Protocol:      v1alpha4.PortMappingProtocolTCP,
+		})
+	}
+	cfg := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Name:     c.Name,
+		Nodes:    []v1alpha4.Node{cp},
+		Networking: v1alpha4.Networking{
+			IPFamily:          v1alpha4.IPv4Family,
+			APIServerAddress:  "127.0.0.1",
+			PodSubnet:         c.PodSubnet.String(),
+			ServiceSubnet:     c.ServiceSubnet.String(),
+			KubeProxyMode:     v1alpha4.IPTablesProxyMode,
+			DisableDefaultCNI: false,
+		},
+	}
+	for i := 0; i < c.Workers; i++ {
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: c.Image})
+	}
+	if !c.HostCaps.Has("CAP_SYS_RESOURCE") {
+		cfg.ContainerdConfigPatches = append(cfg.ContainerdConfigPatches, restrictOOMScoreAdj)
+	}
+	return cfg
+}

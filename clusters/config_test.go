@@ -1,0 +1,118 @@
+package clusters
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/chaosgate/chaosgate/clusters/capfilter"
+)
+
+func TestParsePortRange(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    PortRange
+		wantErr string
+	}{
+		{"30080-30099", PortRange{30080, 30099}, ""},
+		{"30080", PortRange{30080, 30080}, ""},
+		{" 30100 - 30101 ", PortRange{30100, 30101}, ""},
+		{"30099-30080", PortRange{}, "ascending"},
+		{"80-90", PortRange{}, "30000-32767"},
+		{"30000-32767", PortRange{}, "at most 200"},
+		{"a-b", PortRange{}, "FIRST-LAST"},
+	}
+	for _, c := range cases {
+		got, err := ParsePortRange(c.in)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%q: err = %v, want containing %q", c.in, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: got %v, %v", c.in, got, err)
+		}
+	}
+	if !(PortRange{30080, 30099}).Contains(30090) || (PortRange{30080, 30099}).Contains(30100) {
+		t.Fatal("Contains is wrong")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	base := Config{}.WithDefaults()
+	if err := base.Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	bad := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"upper-case name", func(c *Config) { c.Name = "Bad" }, "name"},
+		{"no workers", func(c *Config) { c.Workers = -1 }, "workers"},
+		{"too many workers", func(c *Config) { c.Workers = 11 }, "workers"},
+		{"overlap", func(c *Config) { c.ServiceSubnet = netip.MustParsePrefix("10.244.128.0/20") }, "overlaps"},
+	}
+	for _, b := range bad {
+		c := base
+		b.mod(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%s: err = %v", b.name, err)
+		}
+	}
+}
+
+func TestKindConfig(t *testing.T) {
+	c := Config{Name: "gate", Workers: 3, Image: "chaosgate.local/node:v1.34.4-abc", Ports: PortRange{30080, 30082}}.WithDefaults()
+	c.HostCaps = capfilter.Set(0x000001fffeffffff) // no CAP_SYS_RESOURCE
+	kc := KindConfig(c)
+	if len(kc.Nodes) != 4 || kc.Nodes[0].Role != "control-plane" || kc.Nodes[3].Role != "worker" {
+		t.Fatalf("nodes = %+v", kc.Nodes)
+	}
+	for _, n := range kc.Nodes {
+		if n.Image != c.Image {
+			t.Fatalf("node image %q", n.Image)
+		}
+	}
+	pm := kc.Nodes[0].ExtraPortMappings
+	if len(pm) != 3 || pm[0].ListenAddress != "127.0.0.1" || pm[0].HostPort != 30080 || pm[2].ContainerPort != 30082 {
+		t.Fatalf("port mappings = %+v", pm)
+	}
+	for _, w := range kc.Nodes[1:] {
+		if len(w.ExtraPortMappings) != 0 {
+			t.Fatal("workers must not carry port mappings: node faults would take the ports down")
+		}
+	}
+	if kc.Networking.PodSubnet != DefaultPodSubnet || kc.Networking.ServiceSubnet != DefaultServiceSubnet || kc.Networking.APIServerAddress != "127.0.0.1" {
+		t.Fatalf("networking = %+v", kc.Networking)
+	}
+	if len(kc.ContainerdConfigPatches) != 1 || !strings.Contains(kc.ContainerdConfigPatches[0], "restrict_oom_score_adj = true") {
+		t.Fatalf("patches = %v", kc.ContainerdConfigPatches)
+	}
+	// a host with every capability needs no patch
+	c.HostCaps = capfilter.Set(1<<41 - 1)
+	if p := KindConfig(c).ContainerdConfigPatches; len(p) != 0 {
+		t.Fatalf("unexpected patches %v", p)
+	}
+	// the config must serialise as kind expects
+	y, err := yaml.Marshal(kc)
+	if err != nil || !strings.Contains(string(y), "apiVersion: kind.x-k8s.io/v1alpha4") || !strings.Contains(string(y), "listenAddress: 127.0.0.1") {
+		t.Fatalf("yaml: %v\n%s", err, y)
+	}
+}
+
+func TestParseBlackholes(t *testing.T) {
+	out := "blackhole 10.96.0.0/12 \nblackhole 10.244.0.0/16\n10.1.2.3\n\n"
+	m := parseBlackholes(out)
+	for _, p := range []string{"10.96.0.0/12", "10.244.0.0/16", "10.1.2.3/32"} {
+		if !m[netip.MustParsePrefix(p)] {
+			t.Errorf("missing %s in %v", p, m)
+		}
+	}
+	if m[netip.MustParsePrefix("10.0.0.0/8")] {
+		t.Error("unexpected prefix")
+	}
+}

@@ -1,0 +1,348 @@
+package nodeimage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Image names of the offline build. Control-plane images carry the names
+// kubeadm pulls, so the kubelet finds them preloaded.
+const (
+	rootfsRepo  = "chaosgate.local/node-rootfs"
+	netbaseRepo = "chaosgate.local/netbase"
+	baseRepo    = "chaosgate.local/node-base"
+	coreRepo    = "chaosgate.local/node-core"
+	// NodeRepo is the repository of the offline node images.
+	NodeRepo          = "chaosgate.local/node"
+	metricsServerRepo = "chaosgate.local/metrics-server"
+	podnetRepo        = "chaosgate.local/podnet"
+)
+
+// nodePackages are the Debian packages of the node's root filesystem: what
+// kind's base image installs, with Debian's containerd, runc and CNI plugins
+// in place of the ones kind downloads.
+var nodePackages = []string{
+	"systemd", "systemd-sysv", "dbus", "conntrack", "iptables", "nftables", "iproute2", "ethtool",
+	"util-linux", "mount", "kmod", "libseccomp2", "pigz", "fuse-overlayfs", "bash",
+	"ca-certificates", "curl", "jq", "procps", "containerd", "runc",
+	"containernetworking-plugins", "socat", "ebtables",
+}
+
+// netbasePackages make the small root filesystem of the images that program
+// the node's network (kube-proxy, podnet).
+var netbasePackages = []string{"iptables", "iproute2", "conntrack", "nftables"}
+
+type binaries struct {
+	k8s, etcd, coredns, metricsServer, pause string // cache folders
+}
+
+func (b *builder) build(ctx context.Context) (string, error) {
+	bins, err := b.buildBinaries(ctx)
+	if err != nil {
+		return "", err
+	}
+	rootfs, err := b.rootfsImage(ctx, "node-rootfs", rootfsRepo, nodePackages)
+	if err != nil {
+		return "", err
+	}
+	netbase, err := b.rootfsImage(ctx, "netbase", netbaseRepo, netbasePackages)
+	if err != nil {
+		return "", err
+	}
+	components, err := b.componentImages(ctx, bins, netbase)
+	if err != nil {
+		return "", err
+	}
+	base, err := b.baseImage(ctx, rootfs)
+	if err != nil {
+		return "", err
+	}
+	core, err := b.coreImage(ctx, base, bins, components)
+	if err != nil {
+		return "", err
+	}
+	pn, err := b.podnetImage(ctx, netbase)
+	if err != nil {
+		return "", err
+	}
+	return b.nodeImage(ctx, core, pn, bins)
+}
+
+func (b *builder) buildBinaries(ctx context.Context) (binaries, error) {
+	var bins binaries
+	var err error
+	ld, err := kubeVersionLDFlags(KubernetesVersion)
+	if err != nil {
+		return bins, err
+	}
+	work := filepath.Join(b.opts.CacheDir, "work")
+	kubePkgs := []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"}
+	var pkgs []string
+	for _, p := range kubePkgs {
+		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+p)
+	}
+	stagingVersion := "v0." + strings.TrimPrefix(KubernetesVersion, "v1.")
+	bins.k8s, err = b.runFileStage(ctx, fileStage{
+		name: "kubernetes binaries " + KubernetesVersion,
+		key:  KeyOf("k8s", map[string]string{"version": KubernetesVersion, "go": b.goVer, "ldflags": ld, "pkgs": strings.Join(pkgs, ","), "recipe": recipe}),
+		build: func(ctx context.Context, out string) error {
+			return buildWrapped(ctx, filepath.Join(work, "k8s"), "k8s.io/kubernetes", KubernetesVersion, stagingVersion, ld, pkgs, out)
+		},
+	})
+	if err != nil {
+		return bins, err
+	}
+	bins.etcd, err = b.runFileStage(ctx, fileStage{
+		name: "etcd " + EtcdVersion,
+		key:  KeyOf("etcd", map[string]string{"version": EtcdVersion, "go": b.goVer, "recipe": recipe}),
+		build: func(ctx context.Context, out string) error {
+			// server/v3 holds etcd's main package and replaces its sibling
+			// modules with relative paths.
+			if err := buildWrapped(ctx, filepath.Join(work, "etcd"), "go.etcd.io/etcd/server/v3", EtcdVersion, EtcdVersion, "-s -w", []string{"go.etcd.io/etcd/server/v3"}, out); err != nil {
+				return err
+			}
+			// go build names the binary after the module path without its
+			// major version suffix: "server"
+			return os.Rename(filepath.Join(out, "server"), filepath.Join(out, "etcd"))
+		},
+	})
+	if err != nil {
+		return bins, err
+	}
+	bins.coredns, err = b.runFileStage(ctx, fileStage{
+		name: "coredns " + CoreDNSVersion,
+		key:  KeyOf("coredns", map[string]string{"version": CoreDNSVersion, "go": b.goVer, "recipe": recipe}),
+		build: func(ctx context.Context, out string) error {
+			return goInstall(ctx, "github.com/coredns/coredns@"+CoreDNSVersion, "-s -w", out)
+		},
+	})
+	if err != nil {
+		return bins, err
+	}
+	msLD := "-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=" + MetricsServerVersion
+	bins.metricsServer, err = b.runFileStage(ctx, fileStage{
+		name: "metrics-server " + MetricsServerVersion,
+		key:  KeyOf("metrics-server", map[string]string{"version": MetricsServerVersion, "go": b.goVer, "ldflags": msLD, "recipe": recipe}),
+		build: func(ctx context.Context, out string) error {
+			if err := goInstall(ctx, "sigs.k8s.io/metrics-server/cmd/metrics-server@"+MetricsServerVersion, msLD, out); err != nil {
+				return err
+			}
+			return writeMetricsServerManifest(ctx, filepath.Join(out, "metrics-server.yaml"))
+		},
+	})
+	if err != nil {
+		return bins, err
+	}
+	gccVer, _ := cmd("gcc", "-dumpfullversion").run(ctx)
+	bins.pause, err = b.runFileStage(ctx, fileStage{
+		name: "pause " + PauseVersion,
+		key:  KeyOf("pause", map[string]string{"version": PauseVersion, "k8s": KubernetesVersion, "gcc": strings.TrimSpace(gccVer), "recipe": recipe}),
+		build: func(ctx context.Context, out string) error {
+			info, err := downloadModule(ctx, "k8s.io/kubernetes@"+KubernetesVersion)
+			if err != nil {
+				return err
+			}
+			src := filepath.Join(info.Dir, "build", "pause", "linux", "pause.c")
+			_, err = cmd("gcc", "-static", "-Os", "-Wall", "-Werror", "-DVERSION=v"+PauseVersion, "-o", filepath.Join(out, "pause"), src).run(ctx)
+			if err != nil {
+				return fmt.Errorf("%w (the offline image needs gcc and libc6-dev: clusters/scripts/ensure-docker.sh --image-tools installs them)", err)
+			}
+			_, err = cmd("strip", filepath.Join(out, "pause")).run(ctx)
+			return err
+		},
+	})
+	return bins, err
+}
+
+// rootfsImage debootstraps a Debian root filesystem into a cached tarball
+// and imports it as a Docker image.
+func (b *builder) rootfsImage(ctx context.Context, name, repo string, packages []string) (string, error) {
+	pk := append([]string(nil), packages...)
+	sort.Strings(pk)
+	key := KeyOf(name, map[string]string{"suite": DebianSuite, "packages": strings.Join(pk, ","), "mirror": b.opts.DebianMirror, "recipe": recipe})
+	tag := repo + ":" + key.Short()
+	if got, err := b.docker.label(ctx, tag, keyLabel); err == nil && got == string(key) {
+		b.progress.printf(" ✓ %s image (cached %s)", name, tag)
+		return tag, nil
+	}
+	dir, err := b.runFileStage(ctx, fileStage{
+		name: name + " (debootstrap " + DebianSuite + ")",
+		key:  key,
+		build: func(ctx context.Context, out string) error {
+			if os.Geteuid() != 0 {
+				return fmt.Errorf("debootstrap needs root")
+			}
+			root := filepath.Join(b.opts.CacheDir, "work", name)
+			_ = os.RemoveAll(root)
+			defer os.RemoveAll(root)
+			_, err := cmd("debootstrap", "--variant=minbase", "--include="+strings.Join(packages, ","), DebianSuite, root, b.opts.DebianMirror).run(ctx)
+			if err != nil {
+				return fmt.Errorf("%w (is debootstrap installed? clusters/scripts/ensure-docker.sh --image-tools installs it)", err)
+			}
+			// apt lists and caches are not needed in the image
+			for _, p := range []string{"var/lib/apt/lists", "var/cache/apt/archives", "usr/share/doc", "usr/share/man", "usr/share/locale"} {
+				_ = os.RemoveAll(filepath.Join(root, p))
+			}
+			f, err := os.Create(filepath.Join(out, "rootfs.tar"))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = cmd("tar", "--numeric-owner", "-C", root, "-c", ".").withStdout(f).run(ctx)
+			return err
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	err = b.progress.step(ctx, "import "+name+" image", func(ctx context.Context) error {
+		f, err := os.Open(filepath.Join(dir, "rootfs.tar"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = cmd("docker", "import", "--change", "LABEL "+keyLabel+"="+string(key), "-", tag).withStdin(f).run(ctx)
+		return err
+	})
+	return tag, err
+}
+
+// component is one image kubeadm or the cluster expects preloaded.
+type component struct {
+	tag    string
+	binary string // path of the binary in a cache folder
+	// from is the parent image; "" for scratch.
+	from       string
+	entrypoint []string
+}
+
+func (b *builder) componentImages(ctx context.Context, bins binaries, netbase string) ([]string, error) {
+	reg := "registry.k8s.io/"
+	var comps []component
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		comps = append(comps, component{tag: reg + c + ":" + KubernetesVersion, binary: filepath.Join(bins.k8s, c)})
+	}
+	// kube-proxy programs iptables, so its image needs the iptables tools.
+	comps = append(comps,
+		component{tag: reg + "kube-proxy:" + KubernetesVersion, binary: filepath.Join(bins.k8s, "kube-proxy"), from: netbase},
+		component{tag: reg + "etcd:" + EtcdImageTag, binary: filepath.Join(bins.etcd, "etcd")},
+		component{tag: reg + "coredns/coredns:" + CoreDNSVersion, binary: filepath.Join(bins.coredns, "coredns"), entrypoint: []string{"/usr/local/bin/coredns"}},
+		component{tag: reg + "pause:" + PauseVersion, binary: filepath.Join(bins.pause, "pause"), entrypoint: []string{"/usr/local/bin/pause"}},
+		component{tag: metricsServerRepo + ":" + MetricsServerVersion, binary: filepath.Join(bins.metricsServer, "metrics-server"), entrypoint: []string{"/usr/local/bin/metrics-server"}},
+	)
+	var tags []string
+	for _, c := range comps {
+		if err := b.componentImage(ctx, c); err != nil {
+			return nil, err
+		}
+		tags = append(tags, c.tag)
+	}
+	// kind's containerd config names pause:3.10 as the sandbox image.
+	legacyPause := reg + "pause:3.10"
+	if _, err := cmd("docker", "tag", reg+"pause:"+PauseVersion, legacyPause).run(ctx); err != nil {
+		return nil, err
+	}
+	return append(tags, legacyPause), nil
+}
+
+func (b *builder) componentImage(ctx context.Context, c component) error {
+	sum, err := HashFiles(c.binary)
+	if err != nil {
+		return err
+	}
+	from := "scratch"
+	if c.from != "" {
+		from = c.from
+	}
+	dockerfile := dockerfileFor(from, filepath.Base(c.binary), c.entrypoint)
+	key := KeyOf("component", map[string]string{"tag": c.tag, "binary": sum, "dockerfile": dockerfile})
+	return b.runImageStage(ctx, imageStage{
+		name: "image " + c.tag,
+		tag:  c.tag,
+		key:  key,
+		build: func(ctx context.Context) error {
+			dir, err := os.MkdirTemp(filepath.Join(b.opts.CacheDir, "work"), "image-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			if err := copyFile(c.binary, filepath.Join(dir, filepath.Base(c.binary)), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+				return err
+			}
+			return b.docker.build(ctx, dir, c.tag, map[string]string{keyLabel: string(key)})
+		},
+	})
+}
+
+// dockerfileFor is a single-binary image: the binary in /usr/local/bin and
+// PATH set, since kubeadm's static pods call binaries by name.
+func dockerfileFor(from, binary string, entrypoint []string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "FROM %s\n", from)
+	fmt.Fprintf(&sb, "COPY %s /usr/local/bin/%s\n", binary, binary)
+	sb.WriteString("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
+	if len(entrypoint) > 0 {
+		fmt.Fprintf(&sb, "ENTRYPOINT [%s]\n", quoteJoin(entrypoint))
+	}
+	return sb.String()
+}
+
+func quoteJoin(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, mode)
+}
+
+// podnetImage builds chaosgate's pod network daemon from source. Go builds
+// are reproducible here (-trimpath, static), so the binary's hash is its key.
+func (b *builder) podnetImage(ctx context.Context, netbase string) (string, error) {
+	dir, err := os.MkdirTemp(filepath.Join(b.opts.CacheDir, "work"), "podnet-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	err = b.progress.step(ctx, "podnet binary", func(ctx context.Context) error {
+		_, err := cmd("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "podnet"), "./cmd/podnet").
+			inDir(b.opts.SourceDir).withEnv("CGO_ENABLED=0", "GOWORK=off").run(ctx)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	sum, err := HashFiles(filepath.Join(dir, "podnet"))
+	if err != nil {
+		return "", err
+	}
+	dockerfile := dockerfileFor(netbase, "podnet", []string{"/usr/local/bin/podnet"})
+	key := KeyOf("podnet", map[string]string{"binary": sum, "dockerfile": dockerfile})
+	tag := podnetRepo + ":" + key.Short()
+	err = b.runImageStage(ctx, imageStage{
+		name: "image " + tag,
+		tag:  tag,
+		key:  key,
+		build: func(ctx context.Context) error {
+			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+				return err
+			}
+			return b.docker.build(ctx, dir, tag, map[string]string{keyLabel: string(key)})
+		},
+	})
+	return tag, err
+}
