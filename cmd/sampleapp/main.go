@@ -1,0 +1,109 @@
+// Command sampleapp is the workload chaosgate's suites run against by
+// default: a small HTTP service that behaves like a well-run production app
+// (readiness, graceful drain on SIGTERM, Prometheus metrics), with knobs to
+// deploy deliberately broken variants for negative controls.
+//
+// Configuration comes from the environment, as on Kubernetes:
+//
+//	PORT (8080), POD_NAME, NODE_NAME, START_DELAY (0s), DRAIN_DELAY (5s),
+//	GRACEFUL_SHUTDOWN (true), SHUTDOWN_TIMEOUT (10s), MAX_WORK (2s)
+//
+// `sampleapp probe URL` fetches URL and exits non-zero unless it answers
+// 2xx; suites exec it inside pods to test pod networking and DNS.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// version is set at build time: -ldflags "-X main.version=v2".
+var version = "dev"
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		os.Exit(probe(os.Args[2:]))
+	}
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		log.Error("bad configuration", "err", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := newServer(cfg, log).serve(ctx); err != nil {
+		log.Error("server failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func configFromEnv(getenv func(string) string) (config, error) {
+	cfg := config{
+		Addr: ":8080", Pod: getenv("POD_NAME"), Node: getenv("NODE_NAME"), Version: version,
+		DrainDelay: 5 * time.Second, Graceful: true, ShutdownTimeout: 10 * time.Second, MaxWork: 2 * time.Second,
+	}
+	if cfg.Pod == "" {
+		cfg.Pod, _ = os.Hostname()
+	}
+	if p := getenv("PORT"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return cfg, fmt.Errorf("PORT=%q: want 1-65535", p)
+		}
+		cfg.Addr = ":" + p
+	}
+	durations := []struct {
+		env string
+		dst *time.Duration
+	}{
+		{"START_DELAY", &cfg.StartDelay}, {"DRAIN_DELAY", &cfg.DrainDelay},
+		{"SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout}, {"MAX_WORK", &cfg.MaxWork},
+	}
+	for _, d := range durations {
+		if v := getenv(d.env); v != "" {
+			p, err := time.ParseDuration(v)
+			if err != nil || p < 0 {
+				return cfg, fmt.Errorf("%s=%q: want a non-negative duration such as 5s", d.env, v)
+			}
+			*d.dst = p
+		}
+	}
+	if v := getenv("GRACEFUL_SHUTDOWN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("GRACEFUL_SHUTDOWN=%q: want true or false", v)
+		}
+		cfg.Graceful = b
+	}
+	return cfg, nil
+}
+
+func probe(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: sampleapp probe URL")
+		return 2
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	fmt.Print(string(body))
+	if resp.StatusCode/100 != 2 {
+		fmt.Fprintf(os.Stderr, "status %d\n", resp.StatusCode)
+		return 1
+	}
+	return 0
+}

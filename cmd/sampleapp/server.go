@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// config is how the app behaves. The defaults are a well-run service; the
+// knobs exist so that suites can deploy deliberately broken variants.
+type config struct {
+	Addr    string
+	Pod     string
+	Node    string
+	Version string
+	// StartDelay postpones listening, like an app warming caches.
+	StartDelay time.Duration
+	// DrainDelay is how long the app keeps serving, unready, after SIGTERM
+	// so endpoints controllers and kube-proxy stop sending it traffic.
+	DrainDelay time.Duration
+	// Graceful false exits at once on SIGTERM, dropping in-flight requests.
+	Graceful bool
+	// ShutdownTimeout bounds waiting for in-flight requests.
+	ShutdownTimeout time.Duration
+	// MaxWork bounds /work so a caller cannot pin a core forever.
+	MaxWork time.Duration
+}
+
+type server struct {
+	cfg      config
+	ready    atomic.Bool
+	inflight sync.WaitGroup
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	log      *slog.Logger
+}
+
+func newServer(cfg config, log *slog.Logger) *server {
+	s := &server{cfg: cfg, reg: prometheus.NewRegistry(), log: log}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sampleapp_http_requests_total",
+		Help: "HTTP requests by handler and status code.",
+	}, []string{"handler", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sampleapp_http_request_duration_seconds",
+		Help:    "HTTP request latency by handler.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"handler"})
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sampleapp_build_info", Help: "Version of the running app.",
+	}, []string{"version"})
+	info.WithLabelValues(cfg.Version).Set(1)
+	s.reg.MustRegister(s.requests, s.latency, info,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return s
+}
+
+func (s *server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", s.instrument("root", http.HandlerFunc(s.root)))
+	mux.Handle("GET /work", s.instrument("work", http.HandlerFunc(s.work)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// instrument counts, times, and tracks in-flight requests for draining.
+func (s *server) instrument(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Done()
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
+		s.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+type rootResponse struct {
+	Pod     string `json:"pod"`
+	Node    string `json:"node,omitempty"`
+	Version string `json:"version"`
+}
+
+func (s *server) root(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(rootResponse{Pod: s.cfg.Pod, Node: s.cfg.Node, Version: s.cfg.Version})
+}
+
+// work burns CPU for ?ms= milliseconds (default 50), for autoscaling tests.
+func (s *server) work(w http.ResponseWriter, r *http.Request) {
+	d := 50 * time.Millisecond
+	if v := r.URL.Query().Get("ms"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms < 0 {
+			http.Error(w, "ms must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		d = time.Duration(ms) * time.Millisecond
+	}
+	if d > s.cfg.MaxWork {
+		d = s.cfg.MaxWork
+	}
+	deadline := time.Now().Add(d)
+	x := uint64(1)
+	for time.Now().Before(deadline) && r.Context().Err() == nil {
+		for i := 0; i < 1000; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	fmt.Fprintf(w, "worked %s (%x)\n", d, x&0xff)
+}
+
+func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// serve runs until ctx ends (SIGTERM), then shuts down as configured.
+func (s *server) serve(ctx context.Context) error {
+	if s.cfg.StartDelay > 0 {
+		s.log.Info("delaying start", "delay", s.cfg.StartDelay)
+		select {
+		case <-time.After(s.cfg.StartDelay):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.ready.Store(true)
+	s.log.Info("serving", "addr", ln.Addr().String(), "version", s.cfg.Version, "pod", s.cfg.Pod)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if !s.cfg.Graceful {
+		s.log.Info("SIGTERM: exiting at once (graceful shutdown disabled)")
+		return srv.Close()
+	}
+	// Turn unready first and keep serving while the endpoint is removed
+	// everywhere; only then stop accepting and drain in-flight requests.
+	s.ready.Store(false)
+	s.log.Info("SIGTERM: draining", "delay", s.cfg.DrainDelay)
+	time.Sleep(s.cfg.DrainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	s.log.Info("drained, exiting")
+	return nil
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func start(t *testing.T, cfg config) (string, context.CancelFunc, chan error) {
+	t.Helper()
+	cfg.Addr = freeAddr(t)
+	if cfg.MaxWork == 0 {
+		cfg.MaxWork = time.Second
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))).serve(ctx) }()
+	base := "http://" + cfg.Addr
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return base, cancel, done
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	base, cancel, done := start(t, config{Pod: "p1", Version: "v7", Graceful: true})
+	defer func() { cancel(); <-done }()
+	code, body := get(t, base+"/")
+	var rr rootResponse
+	if code != 200 || json.Unmarshal([]byte(body), &rr) != nil || rr.Pod != "p1" || rr.Version != "v7" {
+		t.Fatalf("/ = %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d", code)
+	}
+	if code, body := get(t, base+"/work?ms=5"); code != 200 || !strings.Contains(body, "worked 5ms") {
+		t.Fatalf("/work = %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/work?ms=-1"); code != 400 {
+		t.Fatalf("/work?ms=-1 = %d", code)
+	}
+	if code, _ := get(t, base+"/nope"); code != 404 {
+		t.Fatalf("/nope = %d", code)
+	}
+	_, metrics := get(t, base+"/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := families["sampleapp_http_requests_total"]
+	if reqs == nil {
+		t.Fatal("no request counter")
+	}
+	var rootOK float64
+	for _, m := range reqs.Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["handler"] == "root" && labels["code"] == "200" {
+			rootOK = m.GetCounter().GetValue()
+		}
+	}
+	if rootOK != 1 {
+		t.Fatalf("root 200 count = %v", rootOK)
+	}
+	if h := families["sampleapp_http_request_duration_seconds"]; h == nil || h.GetType().String() != "HISTOGRAM" {
+		t.Fatal("no latency histogram")
+	}
+}
+
+func TestGracefulDrainKeepsServingUnready(t *testing.T) {
+	base, cancel, done := start(t, config{Pod: "p", Graceful: true, DrainDelay: 300 * time.Millisecond})
+	cancel() // SIGTERM
+	time.Sleep(50 * time.Millisecond)
+	if code, _ := get(t, base+"/readyz"); code != 503 {
+		t.Fatalf("readyz while draining = %d, want 503", code)
+	}
+	if code, _ := get(t, base+"/"); code != 200 {
+		t.Fatalf("/ while draining = %d, want 200", code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("did not exit after draining")
+	}
+	if _, err := http.Get(base + "/"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
+
+func TestUngracefulExitsAtOnce(t *testing.T) {
+	_, cancel, done := start(t, config{Graceful: false, DrainDelay: time.Hour})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("ungraceful shutdown waited")
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{"PORT": "9000", "START_DELAY": "8s", "GRACEFUL_SHUTDOWN": "false", "POD_NAME": "x"}
+	cfg, err := configFromEnv(func(k string) string { return env[k] })
+	if err != nil || cfg.Addr != ":9000" || cfg.StartDelay != 8*time.Second || cfg.Graceful || cfg.DrainDelay != 5*time.Second {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	for k, v := range map[string]string{"PORT": "0", "DRAIN_DELAY": "soon", "GRACEFUL_SHUTDOWN": "maybe", "MAX_WORK": "-1s"} {
+		if _, err := configFromEnv(func(q string) string {
+			if q == k {
+				return v
+			}
+			return ""
+		}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: err = %v", k, v, err)
+		}
+	}
+}

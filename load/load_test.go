@@ -1,0 +1,265 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// build makes a timeline from (start ms, latency ms, ok) triples.
+func build(samples ...[3]int) *Timeline {
+	tl := NewTimeline(t0)
+	for _, s := range samples {
+		code, msg := uint16(200), ""
+		if s[2] == 0 {
+			code, msg = 0, "connection refused"
+		}
+		tl.Add(t0.Add(time.Duration(s[0])*time.Millisecond), time.Duration(s[1])*time.Millisecond, code, msg)
+	}
+	return tl
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestPercentileNearestRank(t *testing.T) {
+	cases := []struct {
+		lat  []uint32
+		q    float64
+		want time.Duration
+	}{
+		{nil, .5, 0},
+		{[]uint32{7}, .99, 7 * time.Microsecond},
+		{[]uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, .5, 5 * time.Microsecond},
+		{[]uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, .9, 9 * time.Microsecond},
+		{[]uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, .91, 10 * time.Microsecond},
+		{[]uint32{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, 1, 10 * time.Microsecond},
+		{[]uint32{5, 1}, 0, 1 * time.Microsecond},
+	}
+	for _, c := range cases {
+		if got := Percentile(append([]uint32(nil), c.lat...), c.q); got != c.want {
+			t.Errorf("Percentile(%v, %v) = %v, want %v", c.lat, c.q, got, c.want)
+		}
+	}
+	// exact tail: 1000 values, p99.9 is the 999th
+	lat := make([]uint32, 1000)
+	for i := range lat {
+		lat[i] = uint32(1000 - i)
+	}
+	if got := Percentile(lat, .999); got != 999*time.Microsecond {
+		t.Fatalf("p99.9 = %v", got)
+	}
+}
+
+func TestFailedIntervals(t *testing.T) {
+	cases := []struct {
+		name string
+		tl   *Timeline
+		want []Interval
+	}{
+		{"all ok", build([3]int{0, 5, 1}, [3]int{10, 5, 1}), nil},
+		{"one failure", build([3]int{0, 5, 1}, [3]int{10, 3, 0}, [3]int{20, 5, 1}), []Interval{{ms(10), ms(13), 1}}},
+		{"run of three", build([3]int{0, 5, 1}, [3]int{10, 1, 0}, [3]int{20, 1, 0}, [3]int{30, 2000, 0}, [3]int{40, 5, 1}), []Interval{{ms(10), ms(2030), 3}}},
+		{"split by a success", build([3]int{10, 1, 0}, [3]int{20, 1, 1}, [3]int{30, 1, 0}), []Interval{{ms(10), ms(11), 1}, {ms(30), ms(31), 1}}},
+		// recorded in completion order: the slow failure started first
+		{"out of order", build([3]int{30, 1, 0}, [3]int{10, 100, 0}, [3]int{40, 1, 1}), []Interval{{ms(10), ms(110), 2}}},
+		{"failure at the end", build([3]int{0, 1, 1}, [3]int{10, 4, 0}), []Interval{{ms(10), ms(14), 1}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.tl.FailedIntervals()
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+	long := Longest([]Interval{{ms(0), ms(5), 3}, {ms(10), ms(30), 1}, {ms(40), ms(45), 9}})
+	if long.Duration() != ms(20) {
+		t.Fatalf("longest = %v", long)
+	}
+	if (Longest(nil) != Interval{}) {
+		t.Fatal("longest of none must be zero")
+	}
+}
+
+func TestWindows(t *testing.T) {
+	tl := build(
+		[3]int{0, 10, 1}, [3]int{500, 20, 1}, // window 0: 2 ok
+		[3]int{1000, 30, 0}, [3]int{1999, 40, 1}, // window 1: 1 of 2
+		// window 2 empty
+		[3]int{3000, 50, 1}, // window 3
+	)
+	w := tl.Windows(time.Second)
+	if len(w) != 4 {
+		t.Fatalf("windows = %d", len(w))
+	}
+	want := []Window{
+		{Start: 0, Total: 2, OK: 2, Availability: 1, P50: ms(10), P99: ms(20)},
+		{Start: time.Second, Total: 2, OK: 1, Availability: .5, P50: ms(40), P99: ms(40)},
+		{Start: 2 * time.Second, Availability: 1},
+		{Start: 3 * time.Second, Total: 1, OK: 1, Availability: 1, P50: ms(50), P99: ms(50)},
+	}
+	for i := range want {
+		if w[i] != want[i] {
+			t.Errorf("window %d = %+v, want %+v", i, w[i], want[i])
+		}
+	}
+	if tl.Windows(0) != nil || NewTimeline(t0).Windows(time.Second) != nil {
+		t.Fatal("degenerate windows must be nil")
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	tl := build([3]int{0, 10, 1}, [3]int{100, 20, 1}, [3]int{200, 5, 0}, [3]int{300, 30, 1}, [3]int{400, 40, 1})
+	tl.Add(t0.Add(ms(500)), ms(3), 503, "")
+	s := tl.Summarize()
+	if s.Total != 6 || s.OK != 4 || s.Failed != 2 {
+		t.Fatalf("counts %+v", s)
+	}
+	if s.Availability != 4.0/6 {
+		t.Fatalf("availability %v", s.Availability)
+	}
+	if s.Span != ms(500) || s.AchievedRate != 10 {
+		t.Fatalf("span %v rate %v", s.Span, s.AchievedRate)
+	}
+	// latency of successful requests only: 10,20,30,40
+	if s.Latency.P50 != ms(20) || s.Latency.Max != ms(40) || s.Latency.Count != 4 {
+		t.Fatalf("latency %+v", s.Latency)
+	}
+	if len(s.TopErrors) != 2 || s.TopErrors[0].Message != "HTTP 503" && s.TopErrors[0].Message != "connection refused" {
+		t.Fatalf("errors %+v", s.TopErrors)
+	}
+	if len(s.FailedIntervals) != 2 {
+		t.Fatalf("intervals %+v", s.FailedIntervals)
+	}
+	if total, ok := tl.Between(ms(100), ms(300)); total != 2 || ok != 1 {
+		t.Fatalf("between = %d/%d", ok, total)
+	}
+}
+
+func TestRecorderStreamsJSONLines(t *testing.T) {
+	var buf bytes.Buffer
+	rec := NewRecorder(&buf, t0)
+	rec.Record(Result{Seq: 0, Start: t0, Latency: 1500 * time.Microsecond, Code: 200})
+	rec.Record(Result{Seq: 1, Start: t0.Add(ms(5)), Latency: ms(2000), Error: `dial tcp: "refused"`})
+	if err := rec.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(&buf)
+	var lines []map[string]any
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 || lines[0]["latency_us"] != 1500.0 || lines[0]["code"] != 200.0 || lines[1]["error"] != `dial tcp: "refused"` {
+		t.Fatalf("lines = %v", lines)
+	}
+	if total, ok := rec.Counts(); total != 2 || ok != 1 {
+		t.Fatalf("counts %d %d", total, ok)
+	}
+	if tl := rec.Timeline(); len(tl.Samples) != 2 || tl.Samples[1].OK {
+		t.Fatalf("timeline %+v", tl.Samples)
+	}
+}
+
+func TestRecorderFlushesWhileRunning(t *testing.T) {
+	var buf bytes.Buffer
+	rec := NewRecorder(&buf, t0)
+	rec.FlushEvery = 0 // every record reaches the writer at once
+	rec.Record(Result{Start: t0, Latency: ms(1), Code: 200})
+	if !strings.Contains(buf.String(), `"seq":0`) {
+		t.Fatal("result not on disk after recording")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := Options{Target: "http://127.0.0.1:30080/", Rate: 100, Duration: time.Minute}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]Options{
+		"host must be":  {Target: "http://10.0.0.1/", Rate: 1, Duration: time.Second},
+		"scheme":        {Target: "ftp://127.0.0.1/", Rate: 1, Duration: time.Second},
+		"rate":          {Target: "http://localhost/", Rate: 0, Duration: time.Second},
+		"duration":      {Target: "http://[::1]:80/", Rate: 1, Duration: 3 * time.Hour},
+		"ramp-to":       {Target: "http://127.0.0.1/", Rate: 1, RampTo: -1, Duration: time.Second},
+		"timeout":       {Target: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Timeout: time.Hour},
+		"host must be ": {Target: "http://example.com/", Rate: 1, Duration: time.Second},
+	}
+	for want, o := range bad {
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(want)) {
+			t.Errorf("%+v: err = %v, want %q", o, err, want)
+		}
+	}
+	if r := (Options{Rate: 10, RampTo: 30}).TargetRate(); r != 20 {
+		t.Fatalf("ramp target rate %v", r)
+	}
+}
+
+func TestRunAgainstLocalServer(t *testing.T) {
+	var conns atomic.Int64
+	var n atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%10 == 0 {
+			http.Error(w, "boom", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	var out bytes.Buffer
+	rec := NewRecorder(&out, time.Now())
+	err := Run(context.Background(), Options{Target: srv.URL + "/", Rate: 200, Duration: 500 * time.Millisecond}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rec.Timeline().Summarize()
+	if s.Total < 90 || s.Total > 101 {
+		t.Fatalf("sent %d requests, want about 100", s.Total)
+	}
+	if s.Failed != s.Total/10 {
+		t.Fatalf("failed %d of %d, want every 10th", s.Failed, s.Total)
+	}
+	if s.TopErrors[0].Message != "503 Service Unavailable" && s.TopErrors[0].Message != "HTTP 503" {
+		t.Fatalf("errors %+v", s.TopErrors)
+	}
+	// no keep-alive: one connection per request
+	if c := conns.Load(); c < int64(s.Total)-2 {
+		t.Fatalf("%d connections for %d requests: keep-alive is on", c, s.Total)
+	}
+	if got := strings.Count(out.String(), "\n"); got != s.Total {
+		t.Fatalf("%d lines on disk for %d results", got, s.Total)
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	err := Run(ctx, Options{Target: srv.URL, Rate: 50, Duration: time.Minute}, NewRecorder(io.Discard, start))
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("err=%v after %s", err, time.Since(start))
+	}
+}
