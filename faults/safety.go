@@ -1,0 +1,33 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// CheckTarget refuses clusters that are not kind clusters unless the
+// caller names the kubeconfig context explicitly in allowContext. A kind
+// cluster is one whose every node has a "kind://" provider ID.
+func CheckTarget(ctx context.Context, client kubernetes.Interface, contextName, allowContext string) error {
+	if allowContext != "" && allowContext == contextName {
+		return nil
+	}
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("check target cluster: %w", err)
+	}
+	if len(nodes.Items) == 0 {
+		return fmt.Errorf("context %q: cluster has no nodes", contextName)
+	}
+	for _, n := range nodes.Items {
+		if !strings.HasPrefix(n.Spec.ProviderID, "kind://") {
+			return fmt.Errorf("context %q is not a kind cluster (node %s has provider ID %q); refusing to inject faults. Pass --allow-context %s to inject into it anyway",
+				contextName, n.Name, n.Spec.ProviderID, contextName)
+		}
+	}
+	return nil
+}
