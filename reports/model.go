@@ -1,0 +1,264 @@
+// Package reports holds the model of a chaosgate run (scenarios, fault
+// events, recovery times, SLO checks with measured values) and renders it
+// as JSON, JUnit XML and Markdown. Renderers only render: every number is
+// computed before it reaches this package.
+package reports
+
+import (
+	"fmt"
+	"time"
+)
+
+// SchemaVersion of report.json; bumped on incompatible changes.
+const SchemaVersion = 1
+
+// Status of a run or scenario.
+type Status string
+
+// Statuses. A run is "error" when the infrastructure failed before the
+// SLOs could be judged; "failed" when an SLO was breached.
+const (
+	StatusRunning Status = "running"
+	StatusPassed  Status = "passed"
+	StatusFailed  Status = "failed"
+	StatusError   Status = "error"
+)
+
+// Report is one run of the gate.
+type Report struct {
+	SchemaVersion int        `json:"schemaVersion"`
+	Run           Run        `json:"run"`
+	Scenarios     []Scenario `json:"scenarios"`
+}
+
+// Run describes the run as a whole.
+type Run struct {
+	ID       string    `json:"id"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished,omitzero"`
+	Status   Status    `json:"status"`
+	// Error is the infrastructure failure, when Status is "error".
+	Error    string   `json:"error,omitempty"`
+	Cluster  string   `json:"cluster"`
+	Context  string   `json:"context"`
+	Workload string   `json:"workload"`
+	Target   string   `json:"target"`
+	Command  []string `json:"command,omitempty"`
+}
+
+// Scenario is one suite's run: load, faults, recovery, checks.
+type Scenario struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Labels      []string   `json:"labels,omitempty"`
+	Started     time.Time  `json:"started"`
+	Finished    time.Time  `json:"finished,omitzero"`
+	Status      Status     `json:"status"`
+	Error       string     `json:"error,omitempty"`
+	Load        Load       `json:"load"`
+	Timeline    Timeline   `json:"timeline"`
+	Faults      []Fault    `json:"faults"`
+	Recoveries  []Recovery `json:"recoveries"`
+	Checks      []Check    `json:"checks"`
+	// ResultsFile is the raw per-request results (JSON lines), relative to
+	// the report folder.
+	ResultsFile string `json:"resultsFile,omitempty"`
+}
+
+// Load is the load that was asked for.
+type Load struct {
+	Target          string  `json:"target"`
+	Rate            int     `json:"rate"`
+	RampTo          int     `json:"rampTo,omitempty"`
+	DurationSeconds float64 `json:"durationSeconds"`
+	TimeoutSeconds  float64 `json:"timeoutSeconds"`
+	KeepAlive       bool    `json:"keepAlive"`
+}
+
+// Timeline summarizes what the load saw.
+type Timeline struct {
+	Total           int          `json:"total"`
+	OK              int          `json:"ok"`
+	Failed          int          `json:"failed"`
+	Availability    float64      `json:"availability"`
+	TargetRate      float64      `json:"targetRate"`
+	AchievedRate    float64      `json:"achievedRate"`
+	LatencyMS       Latency      `json:"latencyMs"`
+	FailedIntervals []Interval   `json:"failedIntervals"`
+	LongestFailure  Interval     `json:"longestFailure"`
+	TopErrors       []ErrorCount `json:"topErrors,omitempty"`
+	// WindowSeconds is the width of each entry of Windows.
+	WindowSeconds float64  `json:"windowSeconds"`
+	Windows       []Window `json:"windows"`
+}
+
+// Latency percentiles in milliseconds, exact (nearest rank).
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// Interval is a stretch of failed requests, in seconds from load start.
+type Interval struct {
+	Start           float64 `json:"start"`
+	End             float64 `json:"end"`
+	DurationSeconds float64 `json:"durationSeconds"`
+	Failed          int     `json:"failed"`
+}
+
+// ErrorCount is a failure message and its count.
+type ErrorCount struct {
+	Message string `json:"message"`
+	Count   int    `json:"count"`
+}
+
+// Window is one slice of the timeline; T is seconds from load start.
+type Window struct {
+	T            float64 `json:"t"`
+	Total        int     `json:"total"`
+	OK           int     `json:"ok"`
+	Availability float64 `json:"availability"`
+	P50MS        float64 `json:"p50Ms"`
+	P99MS        float64 `json:"p99Ms"`
+}
+
+// Fault is one injection on the timeline.
+type Fault struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	Description string    `json:"description"`
+	Targets     []string  `json:"targets"`
+	Issued      time.Time `json:"issued"`
+	InEffect    time.Time `json:"inEffect,omitzero"`
+	Reverted    time.Time `json:"reverted,omitzero"`
+	// Offset is Issued in seconds from load start, for charts.
+	Offset     float64 `json:"offset"`
+	TookEffect bool    `json:"tookEffect"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// Recovery is how long the workload took to be whole again after a fault.
+type Recovery struct {
+	FaultID   string    `json:"faultId"`
+	Issued    time.Time `json:"issued"`
+	Recovered time.Time `json:"recovered,omitzero"`
+	// Seconds from Issued to Recovered; -1 if it never recovered.
+	Seconds float64 `json:"seconds"`
+}
+
+// Check is one SLO check: a measured value against a threshold.
+type Check struct {
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Comparator string  `json:"comparator"`
+	Threshold  float64 `json:"threshold"`
+	Measured   float64 `json:"measured"`
+	Unit       string  `json:"unit"`
+	Passed     bool    `json:"passed"`
+	Detail     string  `json:"detail,omitempty"`
+}
+
+// AtLeast is a check that passes when measured >= threshold.
+func AtLeast(id, name string, measured, threshold float64, unit string) Check {
+	return Check{ID: id, Name: name, Comparator: ">=", Threshold: threshold, Measured: measured, Unit: unit, Passed: measured >= threshold}
+}
+
+// AtMost is a check that passes when measured <= threshold.
+func AtMost(id, name string, measured, threshold float64, unit string) Check {
+	return Check{ID: id, Name: name, Comparator: "<=", Threshold: threshold, Measured: measured, Unit: unit, Passed: measured <= threshold}
+}
+
+// Message says in one line how the check came out.
+func (c Check) Message() string {
+	verdict := "PASS"
+	if !c.Passed {
+		verdict = "FAIL"
+	}
+	s := fmt.Sprintf("%s: %s measured %s, threshold %s %s", verdict, c.Name, FormatValue(c.Measured, c.Unit), c.Comparator, FormatValue(c.Threshold, c.Unit))
+	if c.Detail != "" {
+		s += " (" + c.Detail + ")"
+	}
+	return s
+}
+
+// FormatValue renders a value with its unit for humans.
+func FormatValue(v float64, unit string) string {
+	switch unit {
+	case "%":
+		return fmt.Sprintf("%.3f%%", v)
+	case "s":
+		return fmt.Sprintf("%.2fs", v)
+	case "ms":
+		return fmt.Sprintf("%.1fms", v)
+	case "":
+		return fmt.Sprintf("%g", v)
+	default:
+		return fmt.Sprintf("%g %s", v, unit)
+	}
+}
+
+// Finish sets the scenario status from its checks and error.
+func (s *Scenario) Finish(now time.Time) {
+	s.Finished = now
+	switch {
+	case s.Error != "":
+		s.Status = StatusError
+	case s.FailedChecks() > 0:
+		s.Status = StatusFailed
+	default:
+		s.Status = StatusPassed
+	}
+}
+
+// FailedChecks counts checks that did not pass.
+func (s Scenario) FailedChecks() int {
+	n := 0
+	for _, c := range s.Checks {
+		if !c.Passed {
+			n++
+		}
+	}
+	return n
+}
+
+// Finish sets the run status: error if the run or any scenario hit an
+// infrastructure error, failed if any SLO was breached, else passed.
+func (r *Report) Finish(now time.Time) {
+	r.Run.Finished = now
+	status := StatusPassed
+	if r.Run.Error != "" {
+		status = StatusError
+	}
+	for _, s := range r.Scenarios {
+		switch {
+		case s.Status == StatusError || s.Error != "":
+			status = StatusError
+		case status != StatusError && (s.Status == StatusFailed || s.FailedChecks() > 0):
+			status = StatusFailed
+		}
+	}
+	if len(r.Scenarios) == 0 && status == StatusPassed {
+		status = StatusError
+		if r.Run.Error == "" {
+			r.Run.Error = "no scenario ran"
+		}
+	}
+	r.Run.Status = status
+}
+
+// BreachedChecks lists the failed checks as "scenario: check".
+func (r Report) BreachedChecks() []string {
+	var out []string
+	for _, s := range r.Scenarios {
+		for _, c := range s.Checks {
+			if !c.Passed {
+				out = append(out, s.Name+": "+c.Name)
+			}
+		}
+	}
+	return out
+}

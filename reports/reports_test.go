@@ -1,0 +1,167 @@
+package reports
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func sample() Report {
+	s := Scenario{
+		Name: "self-healing", Started: t0, Status: StatusRunning,
+		Timeline: Timeline{Total: 12000, OK: 11950, Failed: 50, Availability: 11950.0 / 12000, TargetRate: 200, AchievedRate: 199.9,
+			LatencyMS: Latency{P50: 2.1, P99: 9.5}, LongestFailure: Interval{Start: 10, End: 10.4, DurationSeconds: .4, Failed: 50}},
+		Recoveries: []Recovery{{FaultID: "f1", Seconds: 2.5}, {FaultID: "f2", Seconds: -1}},
+		Checks: []Check{
+			AtLeast("availability", "availability >= 99.5%", 99.583, 99.5, "%"),
+			AtMost("recovery-time", "recovery time <= 30s", 31.2, 30, "s"),
+		},
+	}
+	s.Finish(t0.Add(time.Minute))
+	r := Report{SchemaVersion: SchemaVersion, Run: Run{ID: "r1", Started: t0, Cluster: "chaosgate", Workload: "sample|app", Target: "sampleapp:80"}, Scenarios: []Scenario{s}}
+	r.Finish(t0.Add(2 * time.Minute))
+	return r
+}
+
+func TestChecks(t *testing.T) {
+	cases := []struct {
+		c    Check
+		pass bool
+	}{
+		{AtLeast("a", "a", 99.5, 99.5, "%"), true},
+		{AtLeast("a", "a", 99.49, 99.5, "%"), false},
+		{AtMost("b", "b", 2, 2, "s"), true},
+		{AtMost("b", "b", 2.01, 2, "s"), false},
+	}
+	for _, c := range cases {
+		if c.c.Passed != c.pass {
+			t.Errorf("%+v: passed=%v", c.c, c.c.Passed)
+		}
+	}
+	msg := AtMost("r", "recovery time <= 30s", 31.2, 30, "s").Message()
+	if msg != "FAIL: recovery time <= 30s measured 31.20s, threshold <= 30.00s" {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	r := sample()
+	if r.Scenarios[0].Status != StatusFailed || r.Run.Status != StatusFailed {
+		t.Fatalf("status %s/%s", r.Scenarios[0].Status, r.Run.Status)
+	}
+	if got := r.BreachedChecks(); len(got) != 1 || got[0] != "self-healing: recovery time <= 30s" {
+		t.Fatalf("breached %v", got)
+	}
+	// an infrastructure error wins over a breach
+	r.Scenarios = append(r.Scenarios, Scenario{Name: "x", Error: "deploy failed"})
+	r.Finish(t0)
+	if r.Run.Status != StatusError {
+		t.Fatalf("status %s", r.Run.Status)
+	}
+	// all passed
+	ok := Report{Scenarios: []Scenario{{Name: "s", Checks: []Check{AtLeast("a", "a", 1, 1, "")}}}}
+	ok.Scenarios[0].Finish(t0)
+	ok.Finish(t0)
+	if ok.Run.Status != StatusPassed {
+		t.Fatalf("status %s", ok.Run.Status)
+	}
+	// nothing ran: not a pass
+	var none Report
+	none.Finish(t0)
+	if none.Run.Status != StatusError {
+		t.Fatalf("empty run status %s", none.Run.Status)
+	}
+}
+
+func TestJUnitOneCasePerCheck(t *testing.T) {
+	r := sample()
+	r.Run.Error = "cluster went away"
+	var buf bytes.Buffer
+	if err := WriteJUnit(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var got junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	if got.Tests != 3 || got.Failures != 1 || got.Errors != 1 {
+		t.Fatalf("totals tests=%d failures=%d errors=%d", got.Tests, got.Failures, got.Errors)
+	}
+	cases := got.Suites[0].Cases
+	if len(cases) != 2 || cases[0].Failure != nil || cases[1].Failure == nil || !strings.Contains(cases[1].Failure.Message, "31.20s") {
+		t.Fatalf("cases %+v", cases)
+	}
+	if cases[0].Classname != "chaosgate.self-healing" {
+		t.Fatalf("classname %q", cases[0].Classname)
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	c := back.Scenarios[0].Checks[0]
+	if back.SchemaVersion != SchemaVersion || c.Measured != 99.583 || c.Threshold != 99.5 || c.Comparator != ">=" || !c.Passed {
+		t.Fatalf("round trip: %+v", back)
+	}
+	if !strings.Contains(buf.String(), `"availability": 0.9958`) {
+		t.Fatalf("timeline availability missing:\n%s", buf.String())
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteMarkdown(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{"❌ SLO breached", "| self-healing | availability >= 99.5% | >= 99.500% | 99.583% | ✅ |", "| recovery time <= 30s | <= 30.00s | 31.20s | ❌ |", `sample\|app`, "Recovery after each fault: 2.5s, never."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestWriteFolderAndJSONLines(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteFolder(dir, sample()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"report.json", "junit.xml", "summary.md"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	jl, err := CreateJSONLines(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = jl.Write(map[string]int{"a": 1})
+	_ = jl.Write(map[string]int{"a": 2})
+	// on disk before Close
+	data, _ := os.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if n := len(bytes.Split(bytes.TrimSpace(data), []byte("\n"))); n != 2 {
+		t.Fatalf("%d lines before close", n)
+	}
+	_ = jl.Close()
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var m map[string]int
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
