@@ -59,7 +59,9 @@ type Scenario struct {
 	Timeline    Timeline   `json:"timeline"`
 	Faults      []Fault    `json:"faults"`
 	Recoveries  []Recovery `json:"recoveries"`
-	Checks      []Check    `json:"checks"`
+	// Replicas is the target's ready/desired replicas at every change.
+	Replicas []ReplicaPoint `json:"replicas,omitempty"`
+	Checks   []Check        `json:"checks"`
 	// ResultsFile is the raw per-request results (JSON lines), relative to
 	// the report folder.
 	ResultsFile string `json:"resultsFile,omitempty"`
@@ -148,6 +150,13 @@ type Recovery struct {
 	Recovered time.Time `json:"recovered,omitzero"`
 	// Seconds from Issued to Recovered; -1 if it never recovered.
 	Seconds float64 `json:"seconds"`
+}
+
+// ReplicaPoint is the target's readiness at T seconds from load start.
+type ReplicaPoint struct {
+	T       float64 `json:"t"`
+	Ready   int     `json:"ready"`
+	Desired int     `json:"desired"`
 }
 
 // Check is one SLO check: a measured value against a threshold.

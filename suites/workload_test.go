@@ -1,0 +1,106 @@
+package suites
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeWorkload(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for n, c := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const dep = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: c
+        image: web:1
+        ports: [{name: http, containerPort: 8080}]
+`
+
+const svc = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+`
+
+func TestBundledWorkloadsAreValid(t *testing.T) {
+	for _, name := range []string{SampleWorkload, "bundled:broken-single-replica", "bundled:broken-no-readiness"} {
+		w, err := LoadWorkload(name, "", 0)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if w.Deployment.Name != "sampleapp" || w.Service.Name != "sampleapp" || w.Port.Port != 80 || w.Selector() != "app=sampleapp" {
+			t.Fatalf("%s: target %s/%s:%d", name, w.Deployment.Name, w.Service.Name, w.Port.Port)
+		}
+	}
+	w, _ := LoadWorkload("bundled:broken-single-replica", "", 0)
+	if w.Replicas() != 1 {
+		t.Fatalf("broken variant has %d replicas", w.Replicas())
+	}
+}
+
+func TestLoadWorkloadFromFolder(t *testing.T) {
+	dir := writeWorkload(t, map[string]string{"all.yaml": "# comment\n---\n" + dep + "---\n" + svc, "README.md": "ignored"})
+	w, err := LoadWorkload(dir, "web", 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Objects) != 2 || w.Replicas() != 2 || w.Objects[0].Pos != filepath.Join(dir, "all.yaml")+":3" {
+		t.Fatalf("objects %d replicas %d pos %s", len(w.Objects), w.Replicas(), w.Objects[0].Pos)
+	}
+}
+
+func TestLoadWorkloadErrors(t *testing.T) {
+	cases := []struct {
+		name    string
+		files   map[string]string
+		svc     string
+		port    int
+		wantErr string
+	}{
+		{"empty folder", map[string]string{}, "", 0, "no .yaml"},
+		{"no service", map[string]string{"d.yaml": dep}, "", 0, "no Service"},
+		{"no deployment", map[string]string{"s.yaml": svc}, "", 0, "no Deployment"},
+		{"bad yaml with position", map[string]string{"d.yaml": dep + "---\nkind: [\n"}, "", 0, "d.yaml:18: invalid YAML"},
+		{"missing kind", map[string]string{"d.yaml": "apiVersion: v1\nmetadata: {name: x}\n"}, "", 0, "d.yaml:1: kind: missing"},
+		{"missing name", map[string]string{"d.yaml": "apiVersion: v1\nkind: ConfigMap\n"}, "", 0, "metadata.name: missing"},
+		{"unknown service", map[string]string{"a.yaml": dep + "---\n" + svc}, "api", 0, `--target-service: no Service "api"`},
+		{"unknown port", map[string]string{"a.yaml": dep + "---\n" + svc}, "", 8443, "--target-port: Service web has no port 8443"},
+		{"selects nothing", map[string]string{"a.yaml": dep + "---\n" + strings.Replace(svc, "{app: web}", "{app: other}", 1)}, "", 0, "selects no Deployment"},
+		{"kube-system", map[string]string{"a.yaml": strings.Replace(dep, "name: web\n", "name: web\n  namespace: kube-system\n", 1) + "---\n" + svc}, "", 0, "kube-system"},
+		{"named port not declared", map[string]string{"a.yaml": dep + "---\n" + strings.Replace(svc, "targetPort: http", "targetPort: grpc", 1)}, "", 0, `named port "grpc"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := LoadWorkload(writeWorkload(t, c.files), c.svc, c.port)
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("err = %v, want %q", err, c.wantErr)
+			}
+		})
+	}
+	if _, err := LoadWorkload("/does/not/exist", "", 0); err == nil {
+		t.Fatal("missing folder must fail")
+	}
+}
