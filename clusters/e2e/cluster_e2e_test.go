@@ -1,0 +1,344 @@
+//go:build e2e
+
+// Package e2e checks, against a real kind cluster created by package
+// clusters, that the offline cluster does what the rest of chaosgate relies
+// on. Run with `go test -tags e2e ./clusters/e2e/` (make test does).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
+
+	"github.com/chaosgate/chaosgate/clusters"
+	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/suites"
+)
+
+func TestCluster(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "offline kind cluster")
+}
+
+const (
+	ns       = "chaosgate-smoke"
+	app      = "smoke"
+	nodePort = 30099 // last port of the default range, so the gate's first port stays free
+)
+
+var (
+	c   *clusters.Cluster
+	res *resources.Resources
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	if out, err := exec.CommandContext(ctx, "docker", "info").CombinedOutput(); err != nil {
+		Fail("Docker is not usable, so the end-to-end specs cannot run: " + strings.TrimSpace(string(out)) +
+			"\nStart it with clusters/scripts/ensure-docker.sh (make test does).")
+	}
+	var err error
+	c, err = clusters.Up(ctx, clusters.UpOptions{Config: clusters.Config{Workers: 3}, Progress: GinkgoWriter, Timeout: 5 * time.Minute})
+	Expect(err).NotTo(HaveOccurred(), "cluster up")
+	res, err = resources.New(c.REST)
+	Expect(err).NotTo(HaveOccurred())
+
+	Expect(suites.BuildSampleImage(ctx, "", suites.SampleImage, "v1", GinkgoWriter)).To(Succeed())
+	Expect(clusters.LoadImages(ctx, c.Name, suites.SampleImage)).To(Succeed())
+	deploySmoke(ctx)
+}, NodeTimeout(20*time.Minute))
+
+var _ = AfterSuite(func(ctx SpecContext) {
+	if c != nil {
+		_ = c.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	}
+}, NodeTimeout(time.Minute))
+
+// deploySmoke runs 3 sample-app replicas, one per worker (required
+// anti-affinity), behind a NodePort Service.
+func deploySmoke(ctx context.Context) {
+	// a namespace left terminating by an earlier run must be gone first
+	Eventually(func() error {
+		cur, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if err == nil && cur.DeletionTimestamp == nil {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("namespace %s is terminating", ns)
+		}
+		_, err = c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		return err
+	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	labels := map[string]string{"app": app}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+						RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+							LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname",
+						}},
+					}},
+					Containers: []corev1.Container{{
+						Name: "app", Image: suites.SampleImage, ImagePullPolicy: corev1.PullIfNotPresent,
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+						Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+							{Name: "DRAIN_DELAY", Value: "1s"}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("http")}}, PeriodSeconds: 1},
+					}},
+				},
+			},
+		},
+	}
+	_ = c.Client.AppsV1().Deployments(ns).Delete(ctx, app, metav1.DeleteOptions{})
+	Eventually(func() error {
+		_, err := c.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+		return err
+	}).WithTimeout(time.Minute).Should(Succeed())
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: labels,
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http"), NodePort: nodePort}}},
+	}
+	_ = c.Client.CoreV1().Services(ns).Delete(ctx, app, metav1.DeleteOptions{})
+	_, err := c.Client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(suites.WaitDeploymentComplete(ctx, c.REST, ns, app, 3*time.Minute)).To(Succeed())
+}
+
+func smokePods(ctx context.Context) []corev1.Pod {
+	l, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
+	Expect(err).NotTo(HaveOccurred())
+	var out []corev1.Pod
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// probe runs the sample app's probe command inside pod and returns the
+// answering pod's name.
+func probe(ctx context.Context, pod corev1.Pod, url string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	err := res.ExecInPod(ctx, ns, pod.Name, "app", []string{"/sampleapp", "probe", url}, &stdout, &stderr)
+	if err != nil {
+		return "", fmt.Errorf("probe %s from %s: %w: %s", url, pod.Name, err, stderr.String())
+	}
+	var body struct {
+		Pod string `json:"pod"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &body); err != nil {
+		return "", fmt.Errorf("probe %s from %s: %q: %w", url, pod.Name, stdout.String(), err)
+	}
+	return body.Pod, nil
+}
+
+// crossNodeTraffic checks every pod reaches every pod on another node.
+func crossNodeTraffic(ctx context.Context) error {
+	pods := smokePods(ctx)
+	if len(pods) != 3 {
+		return fmt.Errorf("%d smoke pods, want 3", len(pods))
+	}
+	for _, from := range pods {
+		for _, to := range pods {
+			if from.Spec.NodeName == to.Spec.NodeName {
+				continue
+			}
+			got, err := probe(ctx, from, "http://"+to.Status.PodIP+":8080/")
+			if err != nil {
+				return err
+			}
+			if got != to.Name {
+				return fmt.Errorf("%s reached %s at %s, want %s", from.Name, got, to.Status.PodIP, to.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func readyNodes(ctx context.Context) (ready, total int) {
+	l, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	for _, n := range l.Items {
+		if clusters.NodeReady(&n) {
+			ready++
+		}
+	}
+	return ready, len(l.Items)
+}
+
+var _ = Describe("offline kind cluster", Label("e2e", "cluster"), Ordered, func() {
+	It("has 1 control plane and 3 workers, all Ready", func(ctx SpecContext) {
+		l, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(l.Items).To(HaveLen(4))
+		cp := 0
+		for _, n := range l.Items {
+			Expect(clusters.NodeReady(&n)).To(BeTrue(), "node %s not Ready", n.Name)
+			if _, ok := n.Labels["node-role.kubernetes.io/control-plane"]; ok {
+				cp++
+			}
+		}
+		Expect(cp).To(Equal(1))
+	})
+
+	It("spreads a 3-replica workload over the 3 workers", func(ctx SpecContext) {
+		nodes := map[string]bool{}
+		for _, p := range smokePods(ctx) {
+			Expect(p.Spec.NodeName).To(ContainSubstring("worker"))
+			nodes[p.Spec.NodeName] = true
+		}
+		Expect(nodes).To(HaveLen(3))
+	})
+
+	It("answers the workload's NodePort at 127.0.0.1 from all three replicas", func(ctx SpecContext) {
+		seen := map[string]int{}
+		// a new connection per request, so kube-proxy picks a backend each
+		// time; kube-proxy may still be programming a new Service's
+		// endpoints, hence Eventually
+		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		Eventually(func() error {
+			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", nodePort))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var body struct{ Pod string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				return err
+			}
+			seen[body.Pod]++
+			if len(seen) < 3 {
+				return fmt.Errorf("answered so far: %v", seen)
+			}
+			return nil
+		}).WithTimeout(time.Minute).WithPolling(100 * time.Millisecond).Should(Succeed())
+		Expect(seen).To(HaveLen(3), "replicas that answered: %v", seen)
+	})
+
+	It("carries pod-to-pod traffic across nodes", func(ctx SpecContext) {
+		Expect(crossNodeTraffic(ctx)).To(Succeed())
+	})
+
+	It("resolves a Service name by DNS from inside a pod", func(ctx SpecContext) {
+		pod := smokePods(ctx)[0]
+		Eventually(func() error {
+			_, err := probe(ctx, pod, "http://"+app+"."+ns+".svc.cluster.local/")
+			return err
+		}).WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Succeed())
+	})
+
+	It("serves node and pod metrics through the metrics API", func(ctx SpecContext) {
+		Eventually(func() (int, error) { return clusters.NodeMetricsCount(ctx, c.Client) }).
+			WithTimeout(2 * time.Minute).WithPolling(5 * time.Second).Should(Equal(4))
+		Eventually(func() (int, error) {
+			raw, err := c.Client.Discovery().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces/" + ns + "/pods").DoRaw(ctx)
+			if err != nil {
+				return 0, err
+			}
+			var l struct {
+				Items []struct {
+					Containers []struct {
+						Usage map[string]string `json:"usage"`
+					} `json:"containers"`
+				} `json:"items"`
+			}
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return 0, err
+			}
+			n := 0
+			for _, it := range l.Items {
+				if len(it.Containers) > 0 && it.Containers[0].Usage["memory"] != "" {
+					n++
+				}
+			}
+			return n, nil
+		}).WithTimeout(3 * time.Minute).WithPolling(5 * time.Second).Should(Equal(3))
+	})
+
+	It("blackholes the pod and Service CIDRs on this machine", func(ctx SpecContext) {
+		bh, err := clusters.Blackholed(ctx, netip.MustParsePrefix(clusters.DefaultPodSubnet), netip.MustParsePrefix(clusters.DefaultServiceSubnet))
+		Expect(err).NotTo(HaveOccurred())
+		for p, ok := range bh {
+			Expect(ok).To(BeTrue(), "no blackhole route for %s", p)
+		}
+		// a packet to a ClusterIP or pod IP fails here at once instead of
+		// leaving through the default route
+		for _, addr := range []string{"10.96.0.1:443", "10.244.1.1:8080"} {
+			start := time.Now()
+			conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+			if conn != nil {
+				conn.Close()
+			}
+			Expect(err).To(HaveOccurred(), "connection to %s from this machine succeeded", addr)
+			var ne net.Error
+			Expect(errors.As(err, &ne) && ne.Timeout()).To(BeFalse(), "%s timed out instead of failing locally: %v", addr, err)
+			Expect(time.Since(start)).To(BeNumerically("<", 500*time.Millisecond))
+		}
+	})
+
+	It("takes a stopped worker NotReady and back to Ready, and cross-node traffic recovers", func(ctx SpecContext) {
+		_, workers, err := clusters.NodeContainers(c.Name)
+		Expect(err).NotTo(HaveOccurred())
+		journal := faults.Journal{Dir: GinkgoT().TempDir()}
+		in := &faults.Injector{Journal: journal, Cluster: c.Name, RunID: "e2e"}
+		DeferCleanup(func(ctx context.Context) { _ = in.RevertAll(ctx) })
+		id, err := in.Inject(ctx, &faults.NodeStop{Docker: faults.DockerCLI{}, Candidates: workers, Count: 1})
+		Expect(err).NotTo(HaveOccurred())
+		ev := in.Events()[0]
+		Expect(ev.TookEffect()).To(BeTrue(), "node not stopped: %s", ev.Error)
+		stopped := ev.Targets[0]
+		GinkgoWriter.Printf("stopped %s\n", stopped)
+
+		Eventually(func() bool {
+			n, err := c.Client.CoreV1().Nodes().Get(ctx, stopped, metav1.GetOptions{})
+			return err == nil && !clusters.NodeReady(n)
+		}).WithTimeout(3*time.Minute).WithPolling(2*time.Second).Should(BeTrue(), "%s never went NotReady", stopped)
+		notReadyAfter := time.Since(ev.Issued)
+
+		// recover the node the way `chaosgate recover` does after a crash:
+		// from the journal alone
+		done, err := faults.Journal{Dir: journal.Dir}.Recover(ctx, faults.Reverters(faults.DockerCLI{}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(done).To(HaveLen(1))
+		Expect(done[0].ID).To(Equal(id))
+		startedAt := time.Now()
+
+		Eventually(func() bool {
+			n, err := c.Client.CoreV1().Nodes().Get(ctx, stopped, metav1.GetOptions{})
+			return err == nil && clusters.NodeReady(n)
+		}).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(BeTrue(), "%s never came back Ready", stopped)
+		readyAfter := time.Since(startedAt)
+		AddReportEntry("node stop", fmt.Sprintf("NotReady %.0fs after docker stop; Ready %.0fs after docker start", notReadyAfter.Seconds(), readyAfter.Seconds()))
+
+		Expect(suites.WaitDeploymentComplete(ctx, c.REST, ns, app, 3*time.Minute)).To(Succeed())
+		Eventually(func() error { return crossNodeTraffic(ctx) }).
+			WithTimeout(2*time.Minute).WithPolling(2*time.Second).Should(Succeed())
+		ready, total := readyNodes(ctx)
+		Expect(ready).To(Equal(total))
+	})
+})
+
