@@ -336,9 +336,8 @@ var _ = Describe("offline kind cluster", Label("e2e", "cluster"), Ordered, func(
 
 		Expect(suites.WaitDeploymentComplete(ctx, c.REST, ns, app, 3*time.Minute)).To(Succeed())
 		Eventually(func() error { return crossNodeTraffic(ctx) }).
-			WithTimeout(2*time.Minute).WithPolling(2*time.Second).Should(Succeed())
+			WithTimeout(2 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 		ready, total := readyNodes(ctx)
 		Expect(ready).To(Equal(total))
 	})
 })
-

@@ -23,10 +23,10 @@ const clusterUsage = `usage:
 // cluster (cluster up, run).
 type clusterFlags struct {
 	name, image, ports, kubeconfig, logs, cache string
-	podSubnet, serviceSubnet                     string
-	workers                                      int
-	offline                                      bool
-	timeout                                      time.Duration
+	podSubnet, serviceSubnet                    string
+	workers                                     int
+	offline                                     bool
+	timeout                                     time.Duration
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet) {
@@ -55,6 +55,9 @@ func (f *clusterFlags) options(progress io.Writer) (clusters.UpOptions, error) {
 	svc, err := netip.ParsePrefix(f.serviceSubnet)
 	if err != nil {
 		return clusters.UpOptions{}, usagef("--service-subnet: %v", err)
+	}
+	if f.workers < 1 {
+		return clusters.UpOptions{}, usagef("--workers %d: must be at least 1", f.workers)
 	}
 	if f.timeout <= 0 {
 		return clusters.UpOptions{}, usagef("--timeout must be positive")

@@ -61,24 +61,21 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		return exitUsage
+		return badInput(stderr, err)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "chaosgate run: unexpected arguments %v\n", fs.Args())
-		return exitUsage
+		return badInput(stderr, fmt.Errorf("unexpected arguments %v", fs.Args()))
 	}
 	if sh.PodKill.Percent > 0 && !flagSet(fs, "kill-count") {
 		sh.PodKill.Count = 0
 	}
 	ss, err := suites.ParseSuites(*suiteList)
 	if err != nil {
-		fmt.Fprintf(stderr, "chaosgate run: %v\n", err)
-		return exitUsage
+		return badInput(stderr, err)
 	}
 	uo, err := cf.options(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "chaosgate run: %v\n", err)
-		return exitUsage
+		return badInput(stderr, err)
 	}
 	dir := *reportDir
 	if dir == "" {
@@ -92,14 +89,19 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	var inErr *suites.InputError
 	if errors.As(err, &inErr) {
-		fmt.Fprintf(stderr, "chaosgate run: %v\nNothing was deployed or injected.\n", err)
-		return exitUsage
+		return badInput(stderr, err)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "chaosgate run: %v\n", err)
 		return exitInfra
 	}
 	return verdict(rep, dir, stdout)
+}
+
+// badInput reports invalid input, found before anything was touched.
+func badInput(w io.Writer, err error) int {
+	fmt.Fprintf(w, "chaosgate run: %v\nNothing was deployed or injected.\n", err)
+	return exitUsage
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {

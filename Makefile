@@ -1,0 +1,70 @@
+# chaosgate — two commands on a fresh machine:
+#   make gate   create (or reuse) the local kind cluster and run the resilience
+#               gate against the bundled sample workload; exits non-zero when an
+#               SLO is breached
+#   make test   every test: unit tests, then end-to-end specs against a real
+#               kind cluster (cluster smoke spec, gate with negative controls)
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+BIN := bin/chaosgate
+CLUSTER ?= chaosgate
+REPORT_DIR ?= chaosgate-reports/latest
+E2E_TIMEOUT ?= 75m
+
+.PHONY: all build docker image cluster gate unit e2e e2e-cluster e2e-gate test bench down recover fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/chaosgate
+
+# Docker engine with this machine's fixes, plus debootstrap/gcc for the
+# offline node image.
+docker:
+	clusters/scripts/ensure-docker.sh --image-tools
+
+image: docker build
+	$(BIN) image build
+
+cluster: docker build
+	$(BIN) cluster up --name $(CLUSTER)
+
+gate: docker build
+	$(BIN) run --name $(CLUSTER) --report-dir $(REPORT_DIR)
+
+fmt:
+	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+
+unit: fmt vet
+	$(GO) test -race -count=1 ./...
+
+# End-to-end specs run one package at a time: they share the kind cluster.
+e2e-cluster: docker build
+	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./clusters/e2e/ -v -ginkgo.v -ginkgo.no-color
+
+e2e-gate: docker build
+	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./suites/ -run TestGate -v -ginkgo.v -ginkgo.no-color
+
+e2e: e2e-cluster e2e-gate
+
+test: unit e2e
+
+# Benchmarks of the recorder, the timeline arithmetic and the generator.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./load/
+	$(GO) test -run '^$$' -bench 'Recorder|Windows|Intervals|Summarize' ./load/
+
+down: build
+	$(BIN) cluster down --name $(CLUSTER)
+
+recover: build
+	$(BIN) recover
+
+clean:
+	rm -rf bin chaosgate-reports chaosgate-logs

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Bad input must exit 2 with a message naming the problem, before any
+// cluster, image or fault is touched: the report folder is not even
+// created.
+func TestRunRejectsBadInput(t *testing.T) {
+	// should validation ever miss a case, fail fast instead of reaching a
+	// real Docker or cluster from a unit test
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	t.Setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+	bad := writeFile(t, "not-a-folder.yaml", "kind: Deployment\n")
+	emptyDir := t.TempDir()
+	noService := t.TempDir()
+	writeIn(t, noService, "d.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: x}]}\n")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate", "0"}, "--rate 0"},
+		{[]string{"--duration", "5s"}, "--duration 5s"},
+		{[]string{"--kill-count", "2", "--kill-percent", "50"}, "set exactly one"},
+		{[]string{"--kills", "20"}, "the last kill"},
+		{[]string{"--slo-availability", "120"}, "--slo-availability"},
+		{[]string{"--suites", "chaos-monkey"}, `unknown suite "chaos-monkey"`},
+		{[]string{"--ports", "30099-30080"}, "--ports"},
+		{[]string{"--workers", "0"}, "--workers 0"},
+		{[]string{"--namespace", "kube-system"}, "--namespace"},
+		{[]string{"--workload", "/does/not/exist"}, "no such file"},
+		{[]string{"--workload", bad}, "must be a folder"},
+		{[]string{"--workload", emptyDir}, "no .yaml"},
+		{[]string{"--workload", noService}, "no Service"},
+		{[]string{"--workload", "../../suites/workloads/sample", "--target-port", "9999"}, "no port 9999"},
+		{[]string{"--load-image", "two words"}, "--load-image"},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"extra-arg"}, "unexpected arguments"},
+	}
+	for _, c := range cases {
+		reportDir := filepath.Join(t.TempDir(), "report")
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"run", "--report-dir", reportDir}, c.args...), &stdout, &stderr)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want 2\n%s", c.args, code, stderr.String())
+			continue
+		}
+		if !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: message %q lacks %q", c.args, stderr.String(), c.want)
+		}
+		if _, err := os.Stat(reportDir); err == nil {
+			t.Errorf("%v: report folder created although input was invalid", c.args)
+		}
+	}
+}
+
+func TestUsageAndUnknownCommands(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(nil, &out, &errb); code != exitUsage || !strings.Contains(out.String(), "Usage") {
+		t.Fatalf("no args: %d %q", code, out.String())
+	}
+	if code := run([]string{"frobnicate"}, &out, &errb); code != exitUsage {
+		t.Fatalf("unknown command: %d", code)
+	}
+	if code := run([]string{"cluster", "up", "--workers", "11"}, &out, &errb); code != exitUsage {
+		t.Fatalf("cluster up --workers 11: %d", code)
+	}
+	if code := run([]string{"image"}, &out, &errb); code != exitUsage {
+		t.Fatalf("image: %d", code)
+	}
+}
+
+func TestRecoverWithEmptyJournal(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"recover", "--journal", t.TempDir()}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "No active faults") {
+		t.Fatalf("recover: %d %q %q", code, out.String(), errb.String())
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	return writeIn(t, t.TempDir(), name, content)
+}
+
+func writeIn(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
