@@ -3,7 +3,6 @@ package clusters
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -344,5 +343,3 @@ func (i kindInfo) Info(m string) {
 }
 func (i kindInfo) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
 func (i kindInfo) Enabled() bool            { return i.on }
-
-var errNotHealthy = errors.New("not healthy")

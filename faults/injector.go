@@ -101,7 +101,7 @@ func (in *Injector) Inject(ctx context.Context, f Fault) (string, error) {
 	return id, nil
 }
 
-// Observe adds a timestamped observation to an injection's event.
+// Note adds a timestamped observation to an injection's event.
 func (in *Injector) Note(id, what string) {
 	in.mu.Lock()
 	a := in.active[id]

@@ -152,6 +152,20 @@ func Gate(ctx context.Context, o GateOptions) (reports.Report, error) {
 // setUp brings up the cluster, loads images, deploys and exposes the
 // workload.
 func setUp(ctx context.Context, o GateOptions, w *Workload, runID string) (*specRun, error) {
+	journal := faults.Journal{Dir: o.JournalDir}
+	if journal.Dir == "" {
+		journal.Dir = faults.DefaultJournalDir()
+	}
+	// faults a crashed run left active would distort this run's verdict
+	if left, err := journal.Entries(); err != nil {
+		return nil, fmt.Errorf("read fault journal %s: %w", journal.Dir, err)
+	} else {
+		for _, e := range left {
+			if e.Cluster == o.Cluster.Name {
+				return nil, fmt.Errorf("fault %s (%s) from an earlier run is still active on cluster %s; run `chaosgate recover --journal %s` first", e.ID, e.Description, e.Cluster, journal.Dir)
+			}
+		}
+	}
 	c, err := clusters.Up(ctx, o.Cluster)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -195,12 +209,8 @@ func setUp(ctx context.Context, o GateOptions, w *Workload, runID string) (*spec
 	if err != nil {
 		return nil, err
 	}
-	journal := o.JournalDir
-	if journal == "" {
-		journal = faults.DefaultJournalDir()
-	}
 	inj := &faults.Injector{
-		Journal: faults.Journal{Dir: journal}, Cluster: c.Name, RunID: runID, Logger: o.Logger,
+		Journal: journal, Cluster: c.Name, RunID: runID, Logger: o.Logger,
 		Observe: func(e faults.Event) { _ = events.Write(e) },
 	}
 	return &specRun{

@@ -38,7 +38,7 @@ func expectCheck(sc *reports.Scenario, id string) {
 	Expect(sc).NotTo(BeNil(), "the scenario did not run")
 	for _, c := range sc.Checks {
 		if c.ID == id {
-			Expect(c.Passed).To(BeTrue(), c.Message())
+			Expect(c.Passed).To(BeTrue(), "%s", c.Message())
 			AddReportEntry(c.Name, c.Message())
 			return
 		}
@@ -49,7 +49,9 @@ func expectCheck(sc *reports.Scenario, id string) {
 // registerSelfHealing registers the self-healing suite: the scenario runs
 // once (BeforeAll), then each SLO is its own spec.
 func registerSelfHealing(r *specRun) {
-	Describe("self-healing under pod kills", Label("suite:"+SuiteSelfHealing, "fault:pod-kill", "disruptive"), Ordered, func() {
+	// ContinueOnFailure: a breached SLO must not hide the verdict on the
+	// others
+	Describe("self-healing under pod kills", Label("suite:"+SuiteSelfHealing, "fault:pod-kill", "disruptive"), Ordered, ContinueOnFailure, func() {
 		var sc *reports.Scenario
 		BeforeAll(func(ctx SpecContext) {
 			// faults are reverted even if the scenario is interrupted
