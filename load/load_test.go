@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -261,5 +263,29 @@ func TestRunStopsOnCancel(t *testing.T) {
 	err := Run(ctx, Options{Target: srv.URL, Rate: 50, Duration: time.Minute}, NewRecorder(io.Discard, start))
 	if err == nil || time.Since(start) > 5*time.Second {
 		t.Fatalf("err=%v after %s", err, time.Since(start))
+	}
+}
+
+func TestRampSendsTheMeanRate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	o := Options{Target: srv.URL, Rate: 50, RampTo: 250, Duration: time.Second}
+	if _, ok := o.Pacer().(vegeta.LinearPacer); !ok {
+		t.Fatalf("pacer %T is not linear", o.Pacer())
+	}
+	rec := NewRecorder(io.Discard, time.Now())
+	if err := Run(context.Background(), o, rec); err != nil {
+		t.Fatal(err)
+	}
+	// mean of a linear ramp 50 -> 250 over 1s is 150 requests
+	if total, _ := rec.Counts(); total < 135 || total > 165 {
+		t.Fatalf("sent %d, want about 150", total)
+	}
+	// the second half carries more load than the first
+	tl := rec.Timeline()
+	first, _ := tl.Between(0, 500*time.Millisecond)
+	second, _ := tl.Between(500*time.Millisecond, time.Second)
+	if second <= first {
+		t.Fatalf("ramp not rising: %d then %d", first, second)
 	}
 }

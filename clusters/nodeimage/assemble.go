@@ -332,11 +332,15 @@ func RenderMetricsServer(docs [][]byte, image string) ([]byte, error) {
 			if len(containers) == 0 {
 				return nil, fmt.Errorf("metrics-server deployment has no containers")
 			}
-			c := containers[0].(map[string]any)
+			c, ok := containers[0].(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("metrics-server deployment: container is not an object")
+			}
 			c["image"] = image
 			c["imagePullPolicy"] = "IfNotPresent"
 			var args []any
-			for _, a := range c["args"].([]any) {
+			old, _ := c["args"].([]any)
+			for _, a := range old {
 				if s, _ := a.(string); strings.HasPrefix(s, "--metric-resolution=") {
 					continue
 				}
