@@ -68,7 +68,7 @@ func BenchmarkSummarize_100k(b *testing.B) {
 func BenchmarkGenerator(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	defer srv.Close()
-	for _, rate := range []int{1000, 2000, 4000} {
+	for _, rate := range []int{1000, 4000, 8000} {
 		b.Run(rateName(rate), func(b *testing.B) {
 			for b.Loop() {
 				rec := NewRecorder(io.Discard, time.Now())
