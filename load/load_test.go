@@ -71,12 +71,16 @@ func TestFailedIntervals(t *testing.T) {
 		want []Interval
 	}{
 		{"all ok", build([3]int{0, 5, 1}, [3]int{10, 5, 1}), nil},
-		{"one failure", build([3]int{0, 5, 1}, [3]int{10, 3, 0}, [3]int{20, 5, 1}), []Interval{{ms(10), ms(13), 1}}},
-		{"run of three", build([3]int{0, 5, 1}, [3]int{10, 1, 0}, [3]int{20, 1, 0}, [3]int{30, 2000, 0}, [3]int{40, 5, 1}), []Interval{{ms(10), ms(2030), 3}}},
-		{"split by a success", build([3]int{10, 1, 0}, [3]int{20, 1, 1}, [3]int{30, 1, 0}), []Interval{{ms(10), ms(11), 1}, {ms(30), ms(31), 1}}},
+		// ends when the next success starts
+		{"one failure", build([3]int{0, 5, 1}, [3]int{10, 3, 0}, [3]int{20, 5, 1}), []Interval{{ms(10), ms(20), 1}}},
+		// a timeout between successes is not a 2s outage
+		{"slow failure between successes", build([3]int{0, 5, 1}, [3]int{10, 2000, 0}, [3]int{20, 5, 1}), []Interval{{ms(10), ms(20), 1}}},
+		{"run of three", build([3]int{0, 5, 1}, [3]int{10, 1, 0}, [3]int{20, 1, 0}, [3]int{30, 2000, 0}, [3]int{40, 5, 1}), []Interval{{ms(10), ms(40), 3}}},
+		{"split by a success", build([3]int{10, 1, 0}, [3]int{20, 1, 1}, [3]int{30, 1, 0}), []Interval{{ms(10), ms(20), 1}, {ms(30), ms(31), 1}}},
 		// recorded in completion order: the slow failure started first
-		{"out of order", build([3]int{30, 1, 0}, [3]int{10, 100, 0}, [3]int{40, 1, 1}), []Interval{{ms(10), ms(110), 2}}},
-		{"failure at the end", build([3]int{0, 1, 1}, [3]int{10, 4, 0}), []Interval{{ms(10), ms(14), 1}}},
+		{"out of order", build([3]int{30, 1, 0}, [3]int{10, 100, 0}, [3]int{40, 1, 1}), []Interval{{ms(10), ms(40), 2}}},
+		// no success afterwards: until the last failure ended
+		{"failure at the end", build([3]int{0, 1, 1}, [3]int{10, 4, 0}, [3]int{12, 100, 0}), []Interval{{ms(10), ms(112), 2}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

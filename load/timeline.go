@@ -183,8 +183,10 @@ func (t *Timeline) Windows(width time.Duration) []Window {
 
 // Interval is a stretch of failed requests.
 type Interval struct {
-	// Start is the first failed request's start; End the last failed
-	// request's end (start + latency); both offsets from the origin.
+	// Start is the first failed request's start. End is the start of the
+	// first successful request after it, or, when none followed, the end
+	// (start + latency) of the last failed one. Both are offsets from the
+	// origin.
 	Start, End time.Duration
 	Failed     int
 }
@@ -193,24 +195,30 @@ type Interval struct {
 func (i Interval) Duration() time.Duration { return i.End - i.Start }
 
 // FailedIntervals returns maximal runs of failed requests, ordered by start
-// time, with no successful request started between the first and the last
-// of a run. A run is what a user retrying in a loop would experience as one
-// outage.
+// time: runs with no successful request started between the first and the
+// last. A run lasts until the next request that succeeded started: that is
+// how long a user retrying in a loop saw the service down. One slow
+// failure between successes (a timeout on a dying connection) is therefore
+// short, while a real outage lasts until service resumes.
 func (t *Timeline) FailedIntervals() []Interval {
 	var out []Interval
-	var cur *Interval
+	open := false
 	for _, s := range t.sorted() {
-		if s.OK {
-			cur = nil
-			continue
-		}
 		start := time.Duration(s.Start)
-		end := start + s.Latency()
-		if cur == nil {
-			out = append(out, Interval{Start: start, End: end, Failed: 1})
-			cur = &out[len(out)-1]
+		if s.OK {
+			if open {
+				out[len(out)-1].End = start
+				open = false
+			}
 			continue
 		}
+		end := start + s.Latency()
+		if !open {
+			out = append(out, Interval{Start: start, End: end, Failed: 1})
+			open = true
+			continue
+		}
+		cur := &out[len(out)-1]
 		cur.Failed++
 		if end > cur.End {
 			cur.End = end

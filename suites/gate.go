@@ -202,7 +202,7 @@ func setUp(ctx context.Context, o GateOptions, w *Workload, runID string) (*spec
 		return nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if err := waitServing(ctx, url, time.Minute); err != nil {
+	if err := waitStable(ctx, url, 30, 2*time.Minute); err != nil {
 		return nil, err
 	}
 	events, err := reports.CreateJSONLines(filepath.Join(o.ReportDir, "events.jsonl"))
@@ -220,26 +220,34 @@ func setUp(ctx context.Context, o GateOptions, w *Workload, runID string) (*spec
 	}, nil
 }
 
-// waitServing waits until the exposed target answers through 127.0.0.1.
-func waitServing(ctx context.Context, url string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+// waitStable waits until the exposed target answers want requests in a
+// row through 127.0.0.1, each on a new connection. Right after a rollout,
+// kube-proxy may still route some connections to pods that are gone; load
+// started then would blame the workload for the cluster's catching up.
+func waitStable(ctx context.Context, url string, want int, timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	deadline := time.Now().Add(timeout)
+	streak := 0
 	var last error
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode < 500 {
-				return nil
+				if streak++; streak >= want {
+					return nil
+				}
+				time.Sleep(20 * time.Millisecond)
+				continue
 			}
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
-		last = err
+		streak, last = 0, err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("target %s not answering within %s: %v", url, timeout, last)
+	return fmt.Errorf("target %s did not answer %d requests in a row within %s (last error: %v)", url, want, timeout, last)
 }
