@@ -69,9 +69,9 @@ if ! is_root; then
   exit 1
 fi
 
-pkgs=(docker.io iptables)
+pkgs=(docker.io iptables iproute2)
 $image_tools && pkgs+=(debootstrap gcc libc6-dev)
-if ! command -v dockerd >/dev/null 2>&1 || $image_tools; then
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1 || $image_tools; then
   apt_install "${pkgs[@]}"
 fi
 
