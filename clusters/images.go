@@ -10,6 +10,8 @@ import (
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/chaosgate/chaosgate/clusters/nodeimage"
 )
 
 // LoadImages copies local Docker images into every node of the cluster
@@ -25,11 +27,11 @@ func LoadImages(ctx context.Context, name string, images ...string) error {
 	}
 	ids := map[string]string{}
 	for _, img := range images {
-		out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", img).Output()
+		id, err := nodeimage.ImageID(ctx, img)
 		if err != nil {
 			return fmt.Errorf("image %q is not in the local Docker image store (build or pull it first): %w", img, err)
 		}
-		ids[img] = strings.TrimSpace(string(out))
+		ids[img] = id
 	}
 	for _, n := range ns {
 		var missing []string

@@ -7,12 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/chaosgate/chaosgate/clusters/nodeimage"
 )
-
-const sampleKeyLabel = "dev.chaosgate.key"
 
 // BuildSampleImage builds the sample app image FROM scratch from source,
 // skipping the docker build when the image already holds the same binary.
@@ -40,7 +39,7 @@ func BuildSampleImage(ctx context.Context, sourceDir, tag, version string, progr
 		return err
 	}
 	key := sum + "-" + version
-	if out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", fmt.Sprintf("{{index .Config.Labels %q}}", sampleKeyLabel), tag).Output(); err == nil && strings.TrimSpace(string(out)) == key {
+	if nodeimage.HasKey(ctx, tag, key) {
 		return nil
 	}
 	fmt.Fprintf(progress, " • building %s\n", tag)
@@ -48,12 +47,7 @@ func BuildSampleImage(ctx context.Context, sourceDir, tag, version string, progr
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
-	db := exec.CommandContext(ctx, "docker", "build", "--label", sampleKeyLabel+"="+key, "-t", tag, dir)
-	db.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-	if out, err := db.CombinedOutput(); err != nil {
-		return fmt.Errorf("docker build %s: %w: %s", tag, err, out)
-	}
-	return nil
+	return nodeimage.BuildImage(ctx, dir, tag, key)
 }
 
 // UsesImage reports whether any container of the workload runs image.
@@ -63,7 +57,7 @@ func (w *Workload) UsesImage(image string) bool {
 			continue
 		}
 		for _, path := range [][]string{{"spec", "template", "spec", "containers"}, {"spec", "template", "spec", "initContainers"}} {
-			cs, _, _ := unstructuredSlice(o.Object, path...)
+			cs, _, _ := unstructured.NestedSlice(o.Object, path...)
 			for _, c := range cs {
 				if m, ok := c.(map[string]any); ok && m["image"] == image {
 					return true

@@ -307,10 +307,6 @@ func (w *Workload) pickTarget(service string, port int) error {
 	return nil
 }
 
-func unstructuredSlice(obj map[string]any, path ...string) ([]any, bool, error) {
-	return unstructured.NestedSlice(obj, path...)
-}
-
 func containerHasPort(d *appsv1.Deployment, name string) bool {
 	for _, c := range d.Spec.Template.Spec.Containers {
 		for _, p := range c.Ports {

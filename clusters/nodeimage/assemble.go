@@ -80,7 +80,7 @@ func (b *builder) baseImage(ctx context.Context, rootfs string) (string, error) 
 			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 				return err
 			}
-			return b.docker.build(ctx, dir, tag, map[string]string{keyLabel: string(key)})
+			return BuildImage(ctx, dir, tag, string(key))
 		},
 	})
 	return tag, err
@@ -92,11 +92,11 @@ func (b *builder) imageIDs(ctx context.Context, tags []string) (string, error) {
 	sort.Strings(sorted)
 	var sb strings.Builder
 	for _, t := range sorted {
-		out, err := cmd("docker", "image", "inspect", "--format", "{{.Id}}", t).run(ctx)
+		id, err := ImageID(ctx, t)
 		if err != nil {
 			return "", fmt.Errorf("inspect %s: %w", t, err)
 		}
-		fmt.Fprintf(&sb, "%s=%s\n", t, strings.TrimSpace(out))
+		fmt.Fprintf(&sb, "%s=%s\n", t, id)
 	}
 	return sb.String(), nil
 }
@@ -181,7 +181,7 @@ func (c *buildContainer) commit(ctx context.Context, tag string, key Key) error 
 	_, err := cmd("docker", "commit",
 		"--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
 		"--change", `CMD []`,
-		"--change", "LABEL "+keyLabel+"="+string(key),
+		"--change", "LABEL "+KeyLabel+"="+string(key),
 		c.id, tag).run(ctx)
 	return err
 }

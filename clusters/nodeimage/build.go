@@ -89,7 +89,6 @@ func DefaultCacheDir() string {
 
 type builder struct {
 	opts     Options
-	docker   dockerCLI
 	progress *progress
 	log      *slog.Logger
 	goVer    string
@@ -127,9 +126,8 @@ func Ensure(ctx context.Context, opts Options) (Result, error) {
 	if runtime.GOARCH != "amd64" {
 		return Result{}, fmt.Errorf("the offline node image is built for amd64 only, this is %s", runtime.GOARCH)
 	}
-	d := dockerCLI{}
 	if !opts.Offline {
-		if d.exists(ctx, KindestImage) {
+		if _, err := ImageID(ctx, KindestImage); err == nil {
 			return Result{Image: KindestImage}, nil
 		}
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

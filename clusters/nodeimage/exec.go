@@ -65,27 +65,26 @@ func shorten(args []string) []string {
 	return out
 }
 
-// dockerCLI wraps the docker commands the build uses.
-type dockerCLI struct{}
+// KeyLabel is the image label holding the content key an image was built
+// from: the local image store is the cache of every image chaosgate builds.
+const KeyLabel = "dev.chaosgate.key"
 
-func (dockerCLI) label(ctx context.Context, image, label string) (string, error) {
-	out, err := cmd("docker", "image", "inspect", "--format", fmt.Sprintf("{{index .Config.Labels %q}}", label), image).run(ctx)
+// HasKey reports whether the local image exists and was built from key.
+func HasKey(ctx context.Context, image, key string) bool {
+	out, err := cmd("docker", "image", "inspect", "--format", fmt.Sprintf("{{index .Config.Labels %q}}", KeyLabel), image).run(ctx)
+	return err == nil && strings.TrimSpace(out) == key
+}
+
+// ImageID returns the ID of a local image; it fails when there is none.
+func ImageID(ctx context.Context, image string) (string, error) {
+	out, err := cmd("docker", "image", "inspect", "--format", "{{.Id}}", image).run(ctx)
 	return strings.TrimSpace(out), err
 }
 
-func (dockerCLI) exists(ctx context.Context, image string) bool {
-	_, err := cmd("docker", "image", "inspect", "--format", "{{.Id}}", image).run(ctx)
-	return err == nil
-}
-
-func (dockerCLI) build(ctx context.Context, contextDir, tag string, labels map[string]string) error {
-	args := []string{"build", "--tag", tag}
-	for k, v := range labels {
-		args = append(args, "--label", k+"="+v)
-	}
-	args = append(args, contextDir)
+// BuildImage builds contextDir into tag, labelled with key.
+func BuildImage(ctx context.Context, contextDir, tag, key string) error {
 	// BuildKit needs images from a registry for its frontend; the classic
 	// builder works offline.
-	_, err := cmd("docker", args...).withEnv("DOCKER_BUILDKIT=0").run(ctx)
+	_, err := cmd("docker", "build", "--tag", tag, "--label", KeyLabel+"="+key, contextDir).withEnv("DOCKER_BUILDKIT=0").run(ctx)
 	return err
 }

@@ -165,7 +165,7 @@ func (b *builder) rootfsImage(ctx context.Context, name, repo string, packages [
 	sort.Strings(pk)
 	key := KeyOf(name, map[string]string{"suite": DebianSuite, "packages": strings.Join(pk, ","), "mirror": b.opts.DebianMirror, "recipe": recipe})
 	tag := repo + ":" + key.Short()
-	if got, err := b.docker.label(ctx, tag, keyLabel); err == nil && got == string(key) {
+	if HasKey(ctx, tag, string(key)) {
 		b.progress.printf(" ✓ %s image (cached %s)", name, tag)
 		return tag, nil
 	}
@@ -205,7 +205,7 @@ func (b *builder) rootfsImage(ctx context.Context, name, repo string, packages [
 			return err
 		}
 		defer f.Close()
-		_, err = cmd("docker", "import", "--change", "LABEL "+keyLabel+"="+string(key), "-", tag).withStdin(f).run(ctx)
+		_, err = cmd("docker", "import", "--change", "LABEL "+KeyLabel+"="+string(key), "-", tag).withStdin(f).run(ctx)
 		return err
 	})
 	return tag, err
@@ -276,7 +276,7 @@ func (b *builder) componentImage(ctx context.Context, c component) error {
 			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 				return err
 			}
-			return b.docker.build(ctx, dir, c.tag, map[string]string{keyLabel: string(key)})
+			return BuildImage(ctx, dir, c.tag, string(key))
 		},
 	})
 }
@@ -341,7 +341,7 @@ func (b *builder) podnetImage(ctx context.Context, netbase string) (string, erro
 			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 				return err
 			}
-			return b.docker.build(ctx, dir, tag, map[string]string{keyLabel: string(key)})
+			return BuildImage(ctx, dir, tag, string(key))
 		},
 	})
 	return tag, err

@@ -171,10 +171,8 @@ type imageStage struct {
 	build func(ctx context.Context) error
 }
 
-const keyLabel = "dev.chaosgate.key"
-
 func (b *builder) runImageStage(ctx context.Context, s imageStage) error {
-	if got, err := b.docker.label(ctx, s.tag, keyLabel); err == nil && got == string(s.key) {
+	if HasKey(ctx, s.tag, string(s.key)) {
 		b.progress.printf(" ✓ %s (cached %s)", s.name, s.tag)
 		return nil
 	}
