@@ -53,14 +53,6 @@ type Event struct {
 	Reverted time.Time `json:"reverted,omitzero"`
 	// Error says what went wrong, if anything.
 	Error string `json:"error,omitempty"`
-	// Observations are further timestamped facts, e.g. "node NotReady".
-	Observations []Observation `json:"observations,omitempty"`
-}
-
-// Observation is a timestamped fact about an injection.
-type Observation struct {
-	At   time.Time `json:"at"`
-	What string    `json:"what"`
 }
 
 // TookEffect reports whether the fault was observed in effect.

@@ -101,28 +101,6 @@ func (in *Injector) Inject(ctx context.Context, f Fault) (string, error) {
 	return id, nil
 }
 
-// Note adds a timestamped observation to an injection's event.
-func (in *Injector) Note(id, what string) {
-	in.mu.Lock()
-	a := in.active[id]
-	var ev Event
-	if a != nil {
-		a.ev.Observations = append(a.ev.Observations, Observation{At: time.Now(), What: what})
-		ev = *a.ev
-	} else {
-		for i := range in.events {
-			if in.events[i].ID == id {
-				in.events[i].Observations = append(in.events[i].Observations, Observation{At: time.Now(), What: what})
-				ev = in.events[i]
-			}
-		}
-	}
-	in.mu.Unlock()
-	if ev.ID != "" {
-		in.observe(ev)
-	}
-}
-
 // Revert undoes one active fault and removes it from the journal. Reverting
 // an id that is not active is a no-op.
 func (in *Injector) Revert(ctx context.Context, id string) error {
