@@ -39,23 +39,22 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
 	verbose := fs.Bool("v", false, "verbose spec output")
 
-	sh := &def
-	fs.IntVar(&sh.Load.Rate, "rate", def.Load.Rate, "requests per second")
-	fs.IntVar(&sh.Load.RampTo, "ramp-to", 0, "ramp the rate linearly to this value over the run (0: constant)")
-	fs.DurationVar(&sh.Load.Duration, "duration", def.Load.Duration, "load duration per scenario")
-	fs.DurationVar(&sh.Load.Timeout, "request-timeout", def.Load.Timeout, "timeout of each request")
-	fs.BoolVar(&sh.Load.KeepAlive, "keep-alive", false, "reuse connections (off: one connection per request, spreading load over pods)")
-	fs.IntVar(&sh.PodKill.Count, "kill-count", def.PodKill.Count, "pods killed per injection")
-	fs.IntVar(&sh.PodKill.Percent, "kill-percent", 0, "percentage of pods killed per injection (instead of --kill-count)")
-	fs.IntVar(&sh.PodKill.Times, "kills", def.PodKill.Times, "number of injections")
-	fs.DurationVar(&sh.PodKill.Interval, "kill-interval", def.PodKill.Interval, "time between injections")
-	fs.DurationVar(&sh.PodKill.Start, "kill-start", def.PodKill.Start, "time from load start to the first injection")
-	fs.BoolVar(&sh.PodKill.Force, "force", false, "kill with grace period 0 instead of the pods' own")
-	fs.Float64Var(&sh.SLO.Availability, "slo-availability", def.SLO.Availability, "minimum availability, percent")
-	fs.DurationVar(&sh.SLO.MaxFailedInterval, "slo-max-failed-interval", def.SLO.MaxFailedInterval, "longest allowed run of failed requests")
-	fs.DurationVar(&sh.SLO.MaxRecovery, "slo-max-recovery", def.SLO.MaxRecovery, "longest allowed time from a kill to all replicas Ready")
-	fs.DurationVar(&sh.SLO.MaxP99, "slo-max-p99", def.SLO.MaxP99, "highest allowed p99 latency of successful requests")
-	fs.Float64Var(&sh.SLO.MinRateRatio, "min-rate-ratio", def.SLO.MinRateRatio, "share of the target rate the load must achieve")
+	fs.IntVar(&def.Load.Rate, "rate", def.Load.Rate, "requests per second")
+	fs.IntVar(&def.Load.RampTo, "ramp-to", 0, "ramp the rate linearly to this value over the run (0: constant)")
+	fs.DurationVar(&def.Load.Duration, "duration", def.Load.Duration, "load duration per scenario")
+	fs.DurationVar(&def.Load.Timeout, "request-timeout", def.Load.Timeout, "timeout of each request")
+	fs.BoolVar(&def.Load.KeepAlive, "keep-alive", false, "reuse connections (off: one connection per request, spreading load over pods)")
+	fs.IntVar(&def.PodKill.Count, "kill-count", def.PodKill.Count, "pods killed per injection")
+	fs.IntVar(&def.PodKill.Percent, "kill-percent", 0, "percentage of pods killed per injection (instead of --kill-count)")
+	fs.IntVar(&def.PodKill.Times, "kills", def.PodKill.Times, "number of injections")
+	fs.DurationVar(&def.PodKill.Interval, "kill-interval", def.PodKill.Interval, "time between injections")
+	fs.DurationVar(&def.PodKill.Start, "kill-start", def.PodKill.Start, "time from load start to the first injection")
+	fs.BoolVar(&def.PodKill.Force, "force", false, "kill with grace period 0 instead of the pods' own")
+	fs.Float64Var(&def.SLO.Availability, "slo-availability", def.SLO.Availability, "minimum availability, percent")
+	fs.DurationVar(&def.SLO.MaxFailedInterval, "slo-max-failed-interval", def.SLO.MaxFailedInterval, "longest allowed run of failed requests")
+	fs.DurationVar(&def.SLO.MaxRecovery, "slo-max-recovery", def.SLO.MaxRecovery, "longest allowed time from a kill to all replicas Ready")
+	fs.DurationVar(&def.SLO.MaxP99, "slo-max-p99", def.SLO.MaxP99, "highest allowed p99 latency of successful requests")
+	fs.Float64Var(&def.SLO.MinRateRatio, "min-rate-ratio", def.SLO.MinRateRatio, "share of the target rate the load must achieve")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -66,8 +65,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return badInput(stderr, fmt.Errorf("unexpected arguments %v", fs.Args()))
 	}
-	if sh.PodKill.Percent > 0 && !flagSet(fs, "kill-count") {
-		sh.PodKill.Count = 0
+	if def.PodKill.Percent > 0 && !flagSet(fs, "kill-count") {
+		def.PodKill.Count = 0
 	}
 	ss, err := suites.ParseSuites(*suiteList)
 	if err != nil {
@@ -84,7 +83,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rep, err := suites.Gate(ctx, suites.GateOptions{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
 		LoadImages: loadImages, Namespace: *namespace, Suites: ss, ReportDir: dir,
-		AllowContext: *allowContext, JournalDir: *journal, SelfHealing: *sh, Verbose: *verbose,
+		AllowContext: *allowContext, JournalDir: *journal, SelfHealing: def, Verbose: *verbose,
 		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "run"}, args...),
 	})
 	var inErr *suites.InputError
