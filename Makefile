@@ -13,7 +13,7 @@ CLUSTER ?= chaosgate
 REPORT_DIR ?= chaosgate-reports/latest
 E2E_TIMEOUT ?= 75m
 
-.PHONY: all build docker image cluster gate unit e2e e2e-cluster e2e-gate test bench down recover fmt vet clean
+.PHONY: all build docker image cluster gate list unit e2e e2e-cluster e2e-specs e2e-controls test soak bench down recover fmt vet clean
 
 all: build
 
@@ -34,6 +34,10 @@ cluster: docker build
 gate: docker build
 	$(BIN) run --name $(CLUSTER) --report-dir $(REPORT_DIR)
 
+# Every suite, its checks, labels and expected duration (no cluster needed).
+list: build
+	$(BIN) run --list
+
 fmt:
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -48,10 +52,20 @@ unit: fmt vet
 e2e-cluster: docker build
 	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./clusters/e2e/ -v -ginkgo.v -ginkgo.no-color
 
-e2e-gate: docker build
-	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./suites/ -run TestGate -v -ginkgo.v -ginkgo.no-color
+# The gate's own specs under go test (Ginkgo flags work), shortened.
+e2e-specs: docker build
+	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./suites/ -run TestSpecs -v -ginkgo.v -ginkgo.no-color \
+		-chaosgate.duration=30s -chaosgate.kills=2 -chaosgate.kill-interval=10s
 
-e2e: e2e-cluster e2e-gate
+# The binary against the healthy sample and every negative control.
+e2e-controls: docker build
+	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./suites/controls/ -v -ginkgo.v -ginkgo.no-color
+
+e2e: e2e-cluster e2e-specs e2e-controls
+
+# Ten healthy gate runs back to back: false failures must be 0.
+soak: docker build
+	suites/scripts/soak.sh 10
 
 test: unit e2e
 

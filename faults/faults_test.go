@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,17 +15,26 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
 func pod(ns, name string, lbl map[string]string, phase corev1.PodPhase) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: lbl, UID: types.UID("uid-" + name)},
-		Spec:       corev1.PodSpec{NodeName: "w1"},
-		Status:     corev1.PodStatus{Phase: phase},
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: lbl, UID: types.UID("uid-" + name),
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: "uid-rs", Controller: ptr(true)}}},
+		Spec:   corev1.PodSpec{NodeName: "w1"},
+		Status: corev1.PodStatus{Phase: phase},
 	}
+	if phase == corev1.PodRunning {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+	}
+	return p
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func podNames(t *testing.T, cs *fake.Clientset, ns string) []string {
 	t.Helper()
@@ -77,16 +87,26 @@ func TestPodKillVictimCount(t *testing.T) {
 	}
 }
 
-func TestPodKillDeletesOnlyRunningMatchingPods(t *testing.T) {
+func targetNames(ts []Target) string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.String())
+	}
+	return strings.Join(out, ",")
+}
+
+func TestPodKillKillsOnlyReadyMatchingPods(t *testing.T) {
 	app := map[string]string{"app": "web"}
 	terminating := pod("d", "web-old", app, corev1.PodRunning)
 	now := metav1.Now()
 	terminating.DeletionTimestamp = &now
+	notReady := pod("d", "web-crashlooping", app, corev1.PodRunning)
+	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
 	cs := fake.NewSimpleClientset(
 		pod("d", "web-a", app, corev1.PodRunning),
 		pod("d", "web-b", app, corev1.PodRunning),
 		pod("d", "web-pending", app, corev1.PodPending),
-		terminating,
+		terminating, notReady,
 		pod("d", "db", map[string]string{"app": "db"}, corev1.PodRunning),
 		pod("other", "web-x", app, corev1.PodRunning),
 	)
@@ -95,7 +115,7 @@ func TestPodKillDeletesOnlyRunningMatchingPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(inj.Targets(), ","); got != "d/web-a@w1,d/web-b@w1" && got != "d/web-b@w1,d/web-a@w1" {
+	if got := targetNames(inj.Targets()); got != "pod d/web-a@w1,pod d/web-b@w1" && got != "pod d/web-b@w1,pod d/web-a@w1" {
 		t.Fatalf("targets = %s", got)
 	}
 	if err := inj.Apply(context.Background()); err != nil {
@@ -103,29 +123,79 @@ func TestPodKillDeletesOnlyRunningMatchingPods(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	// the fake clientset removes deleted pods at once, as the API server
+	// does once the kubelet has confirmed the containers stopped
 	if err := inj.Verify(ctx); err != nil {
 		t.Fatal(err)
 	}
-	left := strings.Join(podNames(t, cs, "d"), ",")
-	if strings.Contains(left, "web-a") || strings.Contains(left, "web-b") || !strings.Contains(left, "db") || !strings.Contains(left, "web-pending") {
+	if left := strings.Join(podNames(t, cs, "d"), ","); left != "db,web-crashlooping,web-old,web-pending" {
 		t.Fatalf("pods left: %s", left)
 	}
 	if got := podNames(t, cs, "other"); len(got) != 1 {
 		t.Fatalf("other namespace touched: %v", got)
 	}
-	// no candidates: a clear error, nothing deleted
-	if _, err := (&PodKill{Client: cs, Namespace: "d", Selector: "app=none", Count: 1}).Plan(context.Background()); err == nil {
-		t.Fatal("want error when nothing matches")
+	// with not-Ready pods allowed, the crash-looping one is a candidate
+	pk = &PodKill{Client: cs, Namespace: "d", Selector: "app=web", Count: 5, IncludeNotReady: true}
+	if inj, err := pk.Plan(context.Background()); err != nil || targetNames(inj.Targets()) != "pod d/web-crashlooping@w1" {
+		t.Fatalf("include not ready: %v %v", err, inj)
+	}
+	// nothing serves any more: a finding, not a crash
+	_, err = (&PodKill{Client: cs, Namespace: "d", Selector: "app=web", Count: 1}).Plan(context.Background())
+	if !IsNoTarget(err) || !strings.Contains(err.Error(), "no Ready pod") {
+		t.Fatalf("want a NoTargetError, got %v", err)
 	}
 }
 
-func TestPodKillVerifyTimesOutWhilePodRuns(t *testing.T) {
-	cs := fake.NewSimpleClientset(pod("d", "web-a", map[string]string{"app": "web"}, corev1.PodRunning))
-	inj := &podKillInjection{client: cs, ns: "d", Pods: []podRef{{Name: "web-a", UID: "uid-web-a"}}}
+func TestPodKillVerifyNeedsTheContainersToStop(t *testing.T) {
+	running := pod("d", "web-a", map[string]string{"app": "web"}, corev1.PodRunning)
+	now := metav1.Now()
+	running.DeletionTimestamp = &now // deleted, but the app ignores SIGTERM
+	cs := fake.NewSimpleClientset(running)
+	inj := &podKillInjection{client: cs, Namespace: "d", Selector: "app=web", Pods: []podRef{{Name: "web-a", UID: "uid-web-a", Owner: "uid-rs"}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := inj.Verify(ctx); err == nil {
-		t.Fatal("a pod that was never deleted must not verify")
+	if err := inj.Verify(ctx); err == nil || !strings.Contains(err.Error(), "containers still running") {
+		t.Fatalf("a terminating pod whose containers run must not count as killed: %v", err)
+	}
+	stopped := running.DeepCopy()
+	stopped.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}
+	if _, err := cs.CoreV1().Pods("d").UpdateStatus(context.Background(), stopped, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := inj.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPodKillForcedVerifiesByReplacement(t *testing.T) {
+	app := map[string]string{"app": "web"}
+	cs := fake.NewSimpleClientset(pod("d", "web-a", app, corev1.PodRunning), pod("d", "web-b", app, corev1.PodRunning))
+	pk := &PodKill{Client: cs, Namespace: "d", Selector: "app=web", Count: 1, Force: true, Rand: rand.New(rand.NewPCG(1, 2))}
+	inj, err := pk.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inj.Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := inj.Verify(ctx); err == nil || !strings.Contains(err.Error(), "no replacement") {
+		t.Fatalf("gone without replacement must not verify: %v", err)
+	}
+	if _, err := cs.CoreV1().Pods("d").Create(context.Background(), pod("d", "web-c", app, corev1.PodPending), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := inj.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// deleting a pod that is gone already killed nothing: an apply error
+	if err := inj.Apply(context.Background()); err == nil {
+		t.Fatal("a second delete of the same pod must fail")
 	}
 }
 
@@ -193,10 +263,17 @@ func TestInjectorJournalsBeforeApplyAndRecoverReverts(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := in.Events()
+	if len(evs) != 1 || evs[0].Issued.IsZero() {
+		t.Fatalf("event = %+v", evs)
+	}
+	if _, err := in.AwaitEffect(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	evs = in.Events()
 	if len(evs) != 1 || !evs[0].TookEffect() || evs[0].Issued.After(evs[0].InEffect) {
 		t.Fatalf("event = %+v", evs)
 	}
-	victim := evs[0].Targets[0]
+	victim := evs[0].Targets[0].Name
 	if d.running[victim] {
 		t.Fatal("victim still running")
 	}
@@ -253,7 +330,7 @@ func TestScheduleRunsAndRevertsEachInjection(t *testing.T) {
 	d := &fakeDocker{running: map[string]bool{"c-worker": true}}
 	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r"}
 	s := Schedule{Fault: &NodeStop{Docker: d, Candidates: []string{"c-worker"}, Count: 1}, Every: 20 * time.Millisecond, Times: 3, Hold: 5 * time.Millisecond}
-	ids, err := s.Run(context.Background(), in)
+	ids, err := s.Run(context.Background(), in, time.Now())
 	if err != nil || len(ids) != 3 {
 		t.Fatalf("ids=%v err=%v", ids, err)
 	}
@@ -273,7 +350,7 @@ func TestScheduleCancelLeavesActiveFaultForRevertAll(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := Schedule{Fault: &NodeStop{Docker: d, Candidates: []string{"c-worker"}, Count: 1}, Times: 1, Hold: time.Hour}
 	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err := s.Run(ctx, in)
+	_, err := s.Run(ctx, in, time.Now())
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -322,5 +399,135 @@ func TestCheckTarget(t *testing.T) {
 	}
 	if err := CheckTarget(context.Background(), prod, "prod", "prod"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// panicky is a fault whose verification panics.
+type panicky struct{ reverted *int }
+
+func (p panicky) Kind() string                            { return "panicky" }
+func (p panicky) Describe() string                        { return "panics in Verify" }
+func (p panicky) Plan(context.Context) (Injection, error) { return p, nil }
+func (p panicky) Targets() []Target                       { return []Target{{Kind: "node", Name: "n1"}} }
+func (p panicky) State() (json.RawMessage, error)         { return json.RawMessage(`{}`), nil }
+func (p panicky) Apply(context.Context) error             { return nil }
+func (p panicky) Verify(context.Context) error            { panic("boom") }
+func (p panicky) Revert(context.Context) error            { *p.reverted++; return nil }
+
+// noTarget is a fault that finds nothing to hit.
+type noTarget struct{}
+
+func (noTarget) Kind() string     { return "pod-kill" }
+func (noTarget) Describe() string { return "kill nothing" }
+func (noTarget) Plan(context.Context) (Injection, error) {
+	return nil, &NoTargetError{Reason: "no Ready pod"}
+}
+
+func TestInjectorRecordsFindingsAndSurvivesPanics(t *testing.T) {
+	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r", VerifyTimeout: time.Second}
+	id, err := in.Inject(context.Background(), noTarget{})
+	if err != nil || id == "" {
+		t.Fatalf("a fault with nothing to hit is a finding, not an error: %q %v", id, err)
+	}
+	reverted := 0
+	pid, err := in.Inject(context.Background(), panicky{&reverted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := in.AwaitEffect(context.Background(), pid); ok || err != nil {
+		t.Fatalf("a panicking verification took effect: %v %v", ok, err)
+	}
+	evs := in.Events()
+	if len(evs) != 2 || evs[0].Stage != StagePlan || evs[0].Applied() || evs[0].Issued.IsZero() ||
+		evs[1].Stage != StageVerify || !strings.Contains(evs[1].Error, "panicked: boom") || !evs[1].Applied() {
+		t.Fatalf("events = %+v", evs)
+	}
+	if err := in.RevertAll(context.Background()); err != nil || reverted != 1 || in.Active() != 0 {
+		t.Fatalf("revert after panic: %v, reverted %d, active %d", err, reverted, in.Active())
+	}
+}
+
+// orderDocker records the order in which nodes are started again.
+type orderDocker struct {
+	fakeDocker
+	started []string
+}
+
+func (o *orderDocker) Start(ctx context.Context, c string) error {
+	o.mu.Lock()
+	o.started = append(o.started, c)
+	o.mu.Unlock()
+	return o.fakeDocker.Start(ctx, c)
+}
+
+func TestRevertAllGoesNewestFirst(t *testing.T) {
+	d := &orderDocker{fakeDocker: fakeDocker{running: map[string]bool{"w1": true, "w2": true, "w3": true}}}
+	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r"}
+	for _, n := range []string{"w1", "w2", "w3"} {
+		if _, err := in.Inject(context.Background(), &NodeStop{Docker: d, Candidates: []string{n}, Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := in.RevertAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(d.started, ","); got != "w3,w2,w1" {
+		t.Fatalf("revert order %s", got)
+	}
+}
+
+// Schedules of several faults run concurrently against one injector, the
+// way a scenario runs them; -race checks the event bookkeeping.
+func TestConcurrentSchedules(t *testing.T) {
+	app := map[string]string{"app": "web"}
+	var objs []runtime.Object
+	for i := 0; i < 12; i++ {
+		objs = append(objs, pod("d", fmt.Sprintf("web-%02d", i), app, corev1.PodRunning))
+	}
+	cs := fake.NewSimpleClientset(objs...)
+	d := &fakeDocker{running: map[string]bool{"w1": true, "w2": true}}
+	var mu sync.Mutex
+	seen := 0
+	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r", VerifyTimeout: time.Second,
+		Observe: func(Event) { mu.Lock(); seen++; mu.Unlock() }}
+	origin := time.Now()
+	var wg sync.WaitGroup
+	for _, s := range []Schedule{
+		{Fault: &PodKill{Client: cs, Namespace: "d", Selector: "app=web", Count: 1}, Every: 5 * time.Millisecond, Times: 10},
+		{Fault: &NodeStop{Docker: d, Candidates: []string{"w1"}, Count: 1}, Every: 20 * time.Millisecond, Times: 3, Hold: time.Millisecond},
+		{Fault: &NodeStop{Docker: d, Candidates: []string{"w2"}, Count: 1}, Every: 20 * time.Millisecond, Times: 3, Start: 3 * time.Millisecond},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Run(context.Background(), in, origin); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// readers while the schedules write
+	for i := 0; i < 20; i++ {
+		_ = in.Events()
+		_ = in.Active()
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	if err := in.WaitVerified(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.RevertAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs := in.Events()
+	if len(evs) != 16 || in.Active() != 0 {
+		t.Fatalf("%d events, %d active", len(evs), in.Active())
+	}
+	for _, e := range evs {
+		if e.Kind == "node-stop" && (!e.TookEffect() || e.Reverted.IsZero()) {
+			t.Fatalf("node stop %+v", e)
+		}
+	}
+	if !d.running["w1"] || !d.running["w2"] {
+		t.Fatal("a node was left stopped")
 	}
 }

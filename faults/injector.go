@@ -5,38 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"sort"
 	"sync"
 	"time"
 )
 
 // Injector applies faults with journaling, verification and revert, and
-// records an Event per injection.
+// records an Event per injection. It is safe for concurrent use.
 type Injector struct {
 	Journal Journal
 	// Cluster is stored in journal entries so recovery finds the cluster.
 	Cluster string
 	// RunID prefixes injection ids.
 	RunID string
-	// VerifyTimeout bounds waiting for a fault to take effect; default 60s.
+	// VerifyTimeout bounds waiting for a fault to take effect; default 30s.
+	// A fault not observed in effect by then did not take effect.
 	VerifyTimeout time.Duration
 	Observe       Observer
 	Logger        *slog.Logger
 
-	mu     sync.Mutex
+	mu       sync.Mutex
+	seq      int
+	injected []*injected // every injection, in order
+	verifies sync.WaitGroup
+}
+
+type injected struct {
 	seq    int
-	active map[string]*activeFault
-	events []Event
-}
-
-type activeFault struct {
-	inj Injection
-	ev  *Event
-}
-
-func (in *Injector) observe(ev Event) {
-	if in.Observe != nil {
-		in.Observe(ev)
-	}
+	inj    Injection // nil when planning failed
+	ev     Event
+	active bool // journaled and not reverted yet
+	// verified is closed when verification has ended either way
+	verified    chan struct{}
+	stopVerify  context.CancelFunc
+	selfHealing bool
 }
 
 func (in *Injector) logger() *slog.Logger {
@@ -46,84 +49,193 @@ func (in *Injector) logger() *slog.Logger {
 	return in.Logger
 }
 
-// Inject plans, journals, applies and verifies one fault. The fault stays
-// active (journaled, revertible) until Revert or RevertAll; the returned
-// id names it. An error from Verify is recorded in the event, not returned:
-// a fault that did not take effect is a finding, not a crash.
+// update changes an injection's event under the lock and notifies the
+// observer with a copy, outside the lock.
+func (in *Injector) update(x *injected, fn func(*Event)) {
+	in.mu.Lock()
+	fn(&x.ev)
+	ev := x.ev
+	ev.Targets = append([]Target(nil), ev.Targets...)
+	in.mu.Unlock()
+	if in.Observe != nil {
+		in.Observe(ev)
+	}
+}
+
+// Inject plans, journals and applies one fault, then verifies in the
+// background that it took effect. The fault stays active (journaled,
+// revertible) until Revert or RevertAll; the returned id names it.
+//
+// What goes wrong with the fault itself (nothing to hit, the API refused
+// the change, the effect never showed) is recorded in the event: a fault
+// that did not take effect is a finding about the workload, not a crash.
+// The error is for what leaves the injector unable to guarantee a revert
+// (the journal cannot be written), and for a cancelled ctx.
 func (in *Injector) Inject(ctx context.Context, f Fault) (string, error) {
+	in.mu.Lock()
+	in.seq++
+	seq := in.seq
+	id := fmt.Sprintf("%s-%s-%d", in.RunID, f.Kind(), seq)
+	x := &injected{seq: seq, ev: Event{ID: id, Kind: f.Kind(), Description: f.Describe()}, verified: make(chan struct{})}
+	if sh, ok := f.(SelfHealing); ok {
+		x.selfHealing = sh.SelfHealing()
+	}
+	in.injected = append(in.injected, x)
+	in.mu.Unlock()
+
 	inj, err := f.Plan(ctx)
 	if err != nil {
-		return "", fmt.Errorf("plan %s: %w", f.Kind(), err)
+		close(x.verified)
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		in.logger().Warn("fault not injected", "id", id, "err", err)
+		in.update(x, func(e *Event) { e.Issued, e.Stage, e.Error = time.Now(), StagePlan, err.Error() })
+		return id, nil
 	}
 	state, err := inj.State()
 	if err != nil {
+		close(x.verified)
+		return "", fmt.Errorf("%s: state: %w", id, err)
+	}
+	targets := inj.Targets()
+	// the revert is registered (journal on disk, active) before Apply
+	if err := in.Journal.Add(Entry{ID: id, Kind: f.Kind(), Description: f.Describe(), Targets: targetStrings(targets), Cluster: in.Cluster, Created: time.Now(), State: state}); err != nil {
+		close(x.verified)
 		return "", err
 	}
 	in.mu.Lock()
-	if in.active == nil {
-		in.active = map[string]*activeFault{}
-	}
-	in.seq++
-	id := fmt.Sprintf("%s-%s-%d", in.RunID, f.Kind(), in.seq)
-	ev := &Event{ID: id, Kind: f.Kind(), Description: f.Describe(), Targets: inj.Targets()}
+	x.inj, x.active = inj, true
+	x.ev.Targets = targets
 	in.mu.Unlock()
 
-	// the revert is registered (journal on disk, active map) before Apply
-	if err := in.Journal.Add(Entry{ID: id, Kind: f.Kind(), Description: f.Describe(), Targets: inj.Targets(), Cluster: in.Cluster, Created: time.Now(), State: state}); err != nil {
-		return "", err
-	}
-	in.mu.Lock()
-	in.active[id] = &activeFault{inj: inj, ev: ev}
-	in.mu.Unlock()
-
-	ev.Issued = time.Now()
-	in.logger().Info("injecting fault", "id", id, "what", ev.Description, "targets", ev.Targets)
+	in.logger().Info("injecting fault", "id", id, "what", f.Describe(), "targets", targetStrings(targets))
+	in.update(x, func(e *Event) { e.Issued = time.Now() })
 	if err := inj.Apply(ctx); err != nil {
-		ev.Error = "apply: " + err.Error()
-		in.observe(*ev)
-		return id, fmt.Errorf("apply %s: %w", id, err)
+		close(x.verified)
+		if ctx.Err() != nil {
+			return id, ctx.Err()
+		}
+		in.logger().Warn("fault could not be applied", "id", id, "err", err)
+		in.update(x, func(e *Event) { e.Stage, e.Error = StageApply, err.Error() })
+		return id, nil
 	}
-	in.observe(*ev)
 	timeout := in.VerifyTimeout
-	if timeout == 0 {
-		timeout = time.Minute
+	if timeout <= 0 {
+		timeout = 30 * time.Second
 	}
-	vctx, cancel := context.WithTimeout(ctx, timeout)
-	err = inj.Verify(vctx)
-	cancel()
-	if err != nil {
-		ev.Error = "not observed in effect: " + err.Error()
-		in.logger().Warn("fault not observed in effect", "id", id, "err", err)
-	} else {
-		ev.InEffect = time.Now()
-	}
-	in.observe(*ev)
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	stop := context.AfterFunc(ctx, cancel) // an interrupted run stops verifying too
+	in.mu.Lock()
+	x.stopVerify = cancel
+	in.mu.Unlock()
+	in.update(x, func(e *Event) { e.Verifying = true })
+	in.verifies.Add(1)
+	go func() {
+		defer in.verifies.Done()
+		defer close(x.verified)
+		defer stop()
+		defer cancel()
+		err := verifySafely(vctx, inj)
+		now := time.Now()
+		in.update(x, func(e *Event) {
+			e.Verifying = false
+			if err == nil {
+				e.InEffect = now
+				return
+			}
+			e.Stage, e.Error = StageVerify, fmt.Sprintf("not observed in effect within %s: %v", timeout, err)
+		})
+		if err != nil {
+			in.logger().Warn("fault not observed in effect", "id", id, "err", err)
+		}
+	}()
 	return id, nil
+}
+
+// verifySafely runs Verify and turns a panic into an error: a broken
+// verification must not take the process, and with it the reverts, down.
+func verifySafely(ctx context.Context, inj Injection) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("verify panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return inj.Verify(ctx)
+}
+
+func (in *Injector) find(id string) *injected {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, x := range in.injected {
+		if x.ev.ID == id {
+			return x
+		}
+	}
+	return nil
+}
+
+// AwaitEffect waits until the verification of injection id has ended and
+// reports whether the fault took effect.
+func (in *Injector) AwaitEffect(ctx context.Context, id string) (bool, error) {
+	x := in.find(id)
+	if x == nil {
+		return false, fmt.Errorf("no injection %s", id)
+	}
+	select {
+	case <-x.verified:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return x.ev.TookEffect(), nil
+}
+
+// WaitVerified waits until every verification has ended (each is bounded
+// by VerifyTimeout) or ctx ends.
+func (in *Injector) WaitVerified(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { in.verifies.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Revert undoes one active fault and removes it from the journal. Reverting
 // an id that is not active is a no-op.
 func (in *Injector) Revert(ctx context.Context, id string) error {
-	in.mu.Lock()
-	a := in.active[id]
-	in.mu.Unlock()
-	if a == nil {
+	x := in.find(id)
+	if x == nil {
 		return nil
 	}
-	if err := a.inj.Revert(ctx); err != nil {
+	in.mu.Lock()
+	active, inj, stop := x.active, x.inj, x.stopVerify
+	in.mu.Unlock()
+	if !active {
+		return nil
+	}
+	if stop != nil && !x.selfHealing {
+		// the fault is about to be undone: an effect observed from now on
+		// would be the revert's
+		stop()
+		<-x.verified
+	}
+	if err := inj.Revert(ctx); err != nil {
+		in.update(x, func(e *Event) { e.RevertError = err.Error() })
 		return fmt.Errorf("revert %s: %w", id, err)
 	}
 	if err := in.Journal.Remove(id); err != nil {
 		return err
 	}
 	in.mu.Lock()
-	a.ev.Reverted = time.Now()
-	delete(in.active, id)
-	in.events = append(in.events, *a.ev)
-	ev := *a.ev
+	x.active = false
 	in.mu.Unlock()
 	in.logger().Info("fault reverted", "id", id)
-	in.observe(ev)
+	in.update(x, func(e *Event) { e.Reverted, e.RevertError = time.Now(), "" })
 	return nil
 }
 
@@ -131,31 +243,52 @@ func (in *Injector) Revert(ctx context.Context, id string) error {
 // not the one being cancelled: it runs on the way out.
 func (in *Injector) RevertAll(ctx context.Context) error {
 	in.mu.Lock()
-	ids := make([]string, 0, len(in.active))
-	for id := range in.active {
-		ids = append(ids, id)
-	}
+	var ids []string
+	xs := append([]*injected(nil), in.injected...)
 	in.mu.Unlock()
+	sort.Slice(xs, func(i, j int) bool { return xs[i].seq > xs[j].seq })
+	for _, x := range xs {
+		in.mu.Lock()
+		if x.active {
+			ids = append(ids, x.ev.ID)
+		}
+		in.mu.Unlock()
+	}
 	var errs []error
-	for i := len(ids) - 1; i >= 0; i-- {
-		errs = append(errs, in.Revert(ctx, ids[i]))
+	for _, id := range ids {
+		errs = append(errs, in.Revert(ctx, id))
 	}
 	return errors.Join(errs...)
 }
 
-// Events returns the finished (reverted) events followed by active ones.
+// Active counts the faults applied and not reverted yet.
+func (in *Injector) Active() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := 0
+	for _, x := range in.injected {
+		if x.active {
+			n++
+		}
+	}
+	return n
+}
+
+// Events returns every injection's event, in the order they were injected.
 func (in *Injector) Events() []Event {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	out := append([]Event(nil), in.events...)
-	for _, a := range in.active {
-		out = append(out, *a.ev)
+	out := make([]Event, len(in.injected))
+	for i, x := range in.injected {
+		out[i] = x.ev
+		out[i].Targets = append([]Target(nil), x.ev.Targets...)
 	}
 	return out
 }
 
-// Schedule repeats a fault: Times injections, one every Every, each held for
-// Hold before it is reverted (0: reverted as soon as it took effect).
+// Schedule repeats a fault: Times injections, one every Every from Start
+// (counted from the origin Run is given), each held for Hold after it took
+// effect before it is reverted.
 type Schedule struct {
 	Fault Fault
 	Every time.Duration
@@ -185,19 +318,26 @@ func (s Schedule) Validate() error {
 	return nil
 }
 
-// Run executes the schedule. It returns the ids of the injections; faults
-// still active when ctx ends stay active for the caller's RevertAll.
-func (s Schedule) Run(ctx context.Context, in *Injector) ([]string, error) {
+// Run executes the schedule with injection times counted from origin. It
+// returns the ids of the injections in order. Faults the cluster heals by
+// itself are not waited for (their verification goes on in the
+// background); any other fault is held from the moment it took effect (or
+// its verification gave up) and then reverted. Faults
+// still active when ctx ends stay active for the caller's RevertAll. The
+// error is an injector failure (journal, revert) or ctx's.
+func (s Schedule) Run(ctx context.Context, in *Injector, origin time.Time) ([]string, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	var ids []string
-	next := time.Now().Add(s.Start)
+	selfHealing := false
+	if sh, ok := s.Fault.(SelfHealing); ok {
+		selfHealing = sh.SelfHealing()
+	}
 	for i := 0; i < s.Times; i++ {
-		if err := sleepUntil(ctx, next); err != nil {
+		if err := sleepUntil(ctx, origin.Add(s.Start+time.Duration(i)*s.Every)); err != nil {
 			return ids, err
 		}
-		next = next.Add(s.Every)
 		id, err := in.Inject(ctx, s.Fault)
 		if id != "" {
 			ids = append(ids, id)
@@ -205,7 +345,12 @@ func (s Schedule) Run(ctx context.Context, in *Injector) ([]string, error) {
 		if err != nil {
 			return ids, err
 		}
-		if s.Hold > 0 {
+		if !selfHealing {
+			if _, err := in.AwaitEffect(ctx, id); err != nil {
+				return ids, err
+			}
+		}
+		if s.Hold > 0 && !selfHealing {
 			if err := sleepUntil(ctx, time.Now().Add(s.Hold)); err != nil {
 				return ids, err
 			}

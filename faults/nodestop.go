@@ -116,7 +116,14 @@ type nodeStopInjection struct {
 	Kill   bool     `json:"kill"`
 }
 
-func (i *nodeStopInjection) Targets() []string               { return i.Nodes }
+func (i *nodeStopInjection) Targets() []Target {
+	out := make([]Target, len(i.Nodes))
+	for k, n := range i.Nodes {
+		out[k] = Target{Kind: "node", Name: n}
+	}
+	return out
+}
+
 func (i *nodeStopInjection) State() (json.RawMessage, error) { return json.Marshal(i) }
 
 func (i *nodeStopInjection) Apply(ctx context.Context) error {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -34,8 +37,38 @@ type Options struct {
 	// request spreads load over backends the way many clients do; with
 	// keep-alive, conntrack pins all load to one or two pods.
 	KeepAlive bool
-	// MaxWorkers bounds concurrent requests; default 10,000.
-	MaxWorkers uint64
+	// Method is the HTTP method; default GET.
+	Method string
+	// SpreadSources opens connections from the addresses of SpreadNetwork
+	// instead of one source address (IPv4 loopback targets only).
+	SpreadSources bool
+}
+
+// MaxInFlight bounds the requests a run may have in flight at once:
+// the peak rate times the request timeout. Workers are sized from that
+// product so that an outage (every request waiting for its timeout) never
+// starves the schedule: an open-model generator that stops sending while
+// the service hangs would hide the outage it is there to measure
+// (coordinated omission).
+const MaxInFlight = 200_000
+
+// Methods the load may use (requests are sent without a body).
+var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// PeakRate is the highest rate the schedule reaches.
+func (o Options) PeakRate() int { return max(o.Rate, o.RampTo) }
+
+func (o Options) timeout() time.Duration {
+	if o.Timeout == 0 {
+		return 2 * time.Second
+	}
+	return o.Timeout
+}
+
+// Workers is how many requests can be in flight at once: every request of
+// one timeout's worth of the peak rate, plus a second of slack.
+func (o Options) Workers() uint64 {
+	return uint64(math.Ceil(float64(o.PeakRate())*(o.timeout().Seconds()+1))) + 10
 }
 
 // Validate checks the options before any request is sent.
@@ -61,6 +94,12 @@ func (o Options) Validate() error {
 	}
 	if o.Timeout < 0 || o.Timeout > time.Minute {
 		return fmt.Errorf("timeout %s: must be at most 1m", o.Timeout)
+	}
+	if inflight := float64(o.PeakRate()) * o.timeout().Seconds(); inflight > MaxInFlight {
+		return fmt.Errorf("rate %d x timeout %s allows %.0f requests in flight during an outage; at most %d (lower the rate or the timeout)", o.PeakRate(), o.timeout(), inflight, MaxInFlight)
+	}
+	if o.Method != "" && !slices.Contains(Methods, o.Method) {
+		return fmt.Errorf("method %q: must be one of %s", o.Method, strings.Join(Methods, ", "))
 	}
 	return nil
 }
@@ -91,28 +130,48 @@ func (o Options) TargetRate() float64 {
 	return float64(o.Rate)
 }
 
+// client is the HTTP client of the attack: vegeta's defaults, with the
+// connection model and the dialer of the options.
+func (o Options) client() *http.Client {
+	dial := (&net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}).DialContext
+	if !o.KeepAlive {
+		dial = (&net.Dialer{Timeout: o.Timeout, KeepAlive: -1}).DialContext
+	}
+	if u, err := url.Parse(o.Target); err == nil && o.SpreadSources {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.To4() != nil && ip.IsLoopback() {
+			dial = newSpreadDialer(o.Timeout).DialContext
+		}
+	}
+	return &http.Client{
+		Timeout: o.Timeout,
+		Transport: &http.Transport{
+			// a proxy environment must not divert loopback load
+			Proxy:               nil,
+			DialContext:         dial,
+			DisableKeepAlives:   !o.KeepAlive,
+			MaxIdleConnsPerHost: 10_000,
+		},
+	}
+}
+
 // Run sends load until Duration has passed or ctx ends, recording every
 // result. It returns when every request in flight has finished or timed out.
 func Run(ctx context.Context, o Options, rec *Recorder) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	if o.Timeout == 0 {
-		o.Timeout = 2 * time.Second
-	}
-	if o.MaxWorkers == 0 {
-		o.MaxWorkers = 10_000
+	o.Timeout = o.timeout()
+	method := o.Method
+	if method == "" {
+		method = http.MethodGet
 	}
 	atk := vegeta.NewAttacker(
-		vegeta.KeepAlive(o.KeepAlive),
-		vegeta.Timeout(o.Timeout),
-		vegeta.MaxWorkers(o.MaxWorkers),
+		vegeta.Client(o.client()),
+		vegeta.MaxWorkers(o.Workers()),
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.MaxBody(1<<12),
-		// a refused proxy environment must not divert loopback load
-		vegeta.Proxy(func(*http.Request) (*url.URL, error) { return nil, nil }),
 	)
-	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: o.Target})
+	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: method, URL: o.Target})
 	results := atk.Attack(targeter, o.Pacer(), o.Duration, "chaosgate")
 	stopped := make(chan struct{})
 	go func() {

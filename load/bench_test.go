@@ -68,19 +68,21 @@ func BenchmarkSummarize_100k(b *testing.B) {
 func BenchmarkGenerator(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	defer srv.Close()
-	for _, rate := range []int{1000, 4000, 8000} {
-		b.Run(rateName(rate), func(b *testing.B) {
-			for b.Loop() {
-				rec := NewRecorder(io.Discard, time.Now())
-				if err := Run(context.Background(), Options{Target: srv.URL, Rate: rate, Duration: 3 * time.Second}, rec); err != nil {
-					b.Fatal(err)
+	for _, spread := range []bool{false, true} {
+		for _, rate := range []int{1000, 4000, 8000} {
+			b.Run(rateName(rate)+"/spread="+strconv.FormatBool(spread), func(b *testing.B) {
+				for b.Loop() {
+					rec := NewRecorder(io.Discard, time.Now())
+					if err := Run(context.Background(), Options{Target: srv.URL, Rate: rate, Duration: 3 * time.Second, SpreadSources: spread}, rec); err != nil {
+						b.Fatal(err)
+					}
+					s := rec.Timeline().Summarize()
+					b.ReportMetric(s.AchievedRate, "req/s")
+					b.ReportMetric(s.Availability*100, "%ok")
+					b.ReportMetric(float64(s.Latency.P99.Microseconds()), "p99-µs")
 				}
-				s := rec.Timeline().Summarize()
-				b.ReportMetric(s.AchievedRate, "req/s")
-				b.ReportMetric(s.Availability*100, "%ok")
-				b.ReportMetric(float64(s.Latency.P99.Microseconds()), "p99-µs")
-			}
-		})
+			})
+		}
 	}
 }
 

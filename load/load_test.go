@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,6 +125,15 @@ func TestWindows(t *testing.T) {
 	if tl.Windows(0) != nil || NewTimeline(t0).Windows(time.Second) != nil {
 		t.Fatal("degenerate windows must be nil")
 	}
+	// odd input: everything before the origin, or far too many windows
+	before := NewTimeline(t0)
+	before.Add(t0.Add(-5*time.Second), time.Millisecond, 200, "")
+	if before.Windows(time.Second) != nil {
+		t.Fatal("requests before the origin make no windows")
+	}
+	if tl.Windows(time.Nanosecond) != nil {
+		t.Fatal("more than MaxWindows windows must be refused, not allocated")
+	}
 }
 
 func TestSummarize(t *testing.T) {
@@ -205,6 +215,8 @@ func TestValidate(t *testing.T) {
 		"ramp-to":       {Target: "http://127.0.0.1/", Rate: 1, RampTo: -1, Duration: time.Second},
 		"timeout":       {Target: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Timeout: time.Hour},
 		"host must be ": {Target: "http://example.com/", Rate: 1, Duration: time.Second},
+		"in flight":     {Target: "http://127.0.0.1/", Rate: 20000, Duration: time.Second, Timeout: 30 * time.Second},
+		"method":        {Target: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Method: "BREW"},
 	}
 	for want, o := range bad {
 		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(want)) {
@@ -213,6 +225,41 @@ func TestValidate(t *testing.T) {
 	}
 	if r := (Options{Rate: 10, RampTo: 30}).TargetRate(); r != 20 {
 		t.Fatalf("ramp target rate %v", r)
+	}
+	// workers cover the peak rate for a whole timeout, plus slack
+	for _, c := range []struct {
+		o    Options
+		want uint64
+	}{
+		{Options{Rate: 100}, 310},
+		{Options{Rate: 100, RampTo: 1000, Timeout: time.Second}, 2010},
+		{Options{Rate: 5000, Timeout: 500 * time.Millisecond}, 7510},
+	} {
+		if got := c.o.Workers(); got != c.want {
+			t.Errorf("%+v: workers %d, want %d", c.o, got, c.want)
+		}
+	}
+}
+
+// During an outage every request waits for its timeout. The generator
+// must keep sending on schedule all the same, or it would hide the outage
+// it is there to measure.
+func TestOutageDoesNotStarveTheSchedule(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // hang until the client gives up
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	rec := NewRecorder(io.Discard, time.Now())
+	o := Options{Target: srv.URL + "/", Rate: 400, Duration: 2 * time.Second, Timeout: time.Second}
+	if err := Run(context.Background(), o, rec); err != nil {
+		t.Fatal(err)
+	}
+	s := rec.Timeline().Summarize()
+	if s.Total < 760 || s.OK != 0 {
+		t.Fatalf("sent %d requests (%d ok) in 2s at 400/s while every request hung: the schedule starved", s.Total, s.OK)
 	}
 }
 
@@ -291,5 +338,37 @@ func TestRampSendsTheMeanRate(t *testing.T) {
 	second, _ := tl.Between(500*time.Millisecond, time.Second)
 	if second <= first {
 		t.Fatalf("ramp not rising: %d then %d", first, second)
+	}
+}
+
+// With SpreadSources every connection comes from another loopback source
+// address, so no 4-tuple (and no stale conntrack entry) is reused.
+func TestSpreadSources(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		seen[host]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	rec := NewRecorder(io.Discard, time.Now())
+	if err := Run(context.Background(), Options{Target: srv.URL + "/", Rate: 200, Duration: 500 * time.Millisecond, SpreadSources: true}, rec); err != nil {
+		t.Fatal(err)
+	}
+	s := rec.Timeline().Summarize()
+	mu.Lock()
+	defer mu.Unlock()
+	if s.OK < 90 || len(seen) != s.OK {
+		t.Fatalf("%d requests ok from %d source addresses; want one address each", s.OK, len(seen))
+	}
+	for ip := range seen {
+		if !strings.HasPrefix(ip, "127.1.") {
+			t.Fatalf("source %s outside %s", ip, SpreadNetwork)
+		}
+	}
+	if source(0).String() != "127.1.0.1" || source(65533).String() != "127.1.255.254" || source(65534).String() != "127.1.0.1" {
+		t.Fatalf("sources %s %s %s", source(0), source(65533), source(65534))
 	}
 }

@@ -143,15 +143,23 @@ type Window struct {
 	P50, P99     time.Duration
 }
 
+// MaxWindows bounds how many windows Windows returns.
+const MaxWindows = 1_000_000
+
 // Windows splits the timeline into consecutive windows of width by request
 // start time, from the origin to the last request. Empty windows are kept
-// (availability 1 with Total 0), so a gap in load shows as a gap.
+// (availability 1 with Total 0), so a gap in load shows as a gap. Requests
+// that started before the origin are left out. It returns nil when there is
+// nothing to split or when width would make more than MaxWindows windows.
 func (t *Timeline) Windows(width time.Duration) []Window {
 	if width <= 0 || len(t.Samples) == 0 {
 		return nil
 	}
 	s := t.sorted()
 	last := s[len(s)-1].Start
+	if last < 0 || last/int64(width) >= MaxWindows {
+		return nil
+	}
 	n := int(last/int64(width)) + 1
 	out := make([]Window, n)
 	lat := make([]uint32, 0, 256)

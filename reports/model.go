@@ -9,19 +9,25 @@ import (
 	"time"
 )
 
-// SchemaVersion of report.json; bumped on incompatible changes.
-const SchemaVersion = 1
+// SchemaVersion of report.json; bumped on incompatible changes. Version 2:
+// a check's measured value is null when nothing could be measured (with
+// measuredText saying why), a recovery's seconds are null when it never
+// recovered, faults carry their stage, targets and effect latency.
+const SchemaVersion = 2
 
 // Status of a run or scenario.
 type Status string
 
 // Statuses. A run is "error" when the infrastructure failed before the
-// SLOs could be judged; "failed" when an SLO was breached.
+// SLOs could be judged; "failed" when an SLO was breached; "interrupted"
+// when a signal stopped it (active faults were reverted first).
 const (
-	StatusRunning Status = "running"
-	StatusPassed  Status = "passed"
-	StatusFailed  Status = "failed"
-	StatusError   Status = "error"
+	StatusRunning     Status = "running"
+	StatusPassed      Status = "passed"
+	StatusFailed      Status = "failed"
+	StatusError       Status = "error"
+	StatusInterrupted Status = "interrupted"
+	StatusSkipped     Status = "skipped"
 )
 
 // Report is one run of the gate.
@@ -59,9 +65,11 @@ type Scenario struct {
 	Timeline    Timeline   `json:"timeline"`
 	Faults      []Fault    `json:"faults"`
 	Recoveries  []Recovery `json:"recoveries"`
-	// Replicas is the target's ready/desired replicas at every change.
+	// Replicas is the target's serving/desired replicas at every change.
 	Replicas []ReplicaPoint `json:"replicas,omitempty"`
-	Checks   []Check        `json:"checks"`
+	// Nodes is every node's state at every change.
+	Nodes  []NodePoint `json:"nodes,omitempty"`
+	Checks []Check     `json:"checks"`
 	// ResultsFile is the raw per-request results (JSON lines), relative to
 	// the report folder.
 	ResultsFile string `json:"resultsFile,omitempty"`
@@ -75,6 +83,7 @@ type Load struct {
 	DurationSeconds float64 `json:"durationSeconds"`
 	TimeoutSeconds  float64 `json:"timeoutSeconds"`
 	KeepAlive       bool    `json:"keepAlive"`
+	Method          string  `json:"method,omitempty"`
 }
 
 // Timeline summarizes what the load saw.
@@ -140,23 +149,50 @@ type Fault struct {
 	// Offset is Issued in seconds from load start, for charts.
 	Offset     float64 `json:"offset"`
 	TookEffect bool    `json:"tookEffect"`
-	Error      string  `json:"error,omitempty"`
+	// EffectSeconds is the time from issue to the observed effect.
+	EffectSeconds float64 `json:"effectSeconds,omitempty"`
+	// Stage and Error say where the injection went wrong: "plan" (nothing
+	// to hit), "apply", or "verify" (not observed in effect in time).
+	Stage       string `json:"stage,omitempty"`
+	Error       string `json:"error,omitempty"`
+	RevertError string `json:"revertError,omitempty"`
 }
+
+// Recovery outcomes.
+const (
+	Recovered      = "recovered"
+	NeverRecovered = "never"
+	// NotApplicable: the fault was never applied, so there was nothing to
+	// recover from.
+	NotApplicable = "not-applicable"
+)
 
 // Recovery is how long the workload took to be whole again after a fault.
 type Recovery struct {
 	FaultID   string    `json:"faultId"`
 	Issued    time.Time `json:"issued"`
 	Recovered time.Time `json:"recovered,omitzero"`
-	// Seconds from Issued to Recovered; -1 if it never recovered.
-	Seconds float64 `json:"seconds"`
+	// Outcome is "recovered", "never" or "not-applicable".
+	Outcome string `json:"outcome"`
+	// Seconds from Issued to Recovered; null unless it recovered.
+	Seconds *float64 `json:"seconds"`
 }
 
-// ReplicaPoint is the target's readiness at T seconds from load start.
+// ReplicaPoint is the target's readiness at T seconds from load start:
+// Ready counts pods that serve (Ready and not terminating).
 type ReplicaPoint struct {
 	T       float64 `json:"t"`
 	Ready   int     `json:"ready"`
 	Desired int     `json:"desired"`
+}
+
+// NodePoint is one node's state at T seconds from load start.
+type NodePoint struct {
+	T    float64 `json:"t"`
+	Node string  `json:"node"`
+	// Ready is the node's Ready condition: "True", "False" or "Unknown".
+	Ready       string `json:"ready"`
+	Schedulable bool   `json:"schedulable"`
 }
 
 // Check is one SLO check: a measured value against a threshold.
@@ -165,20 +201,42 @@ type Check struct {
 	Name       string  `json:"name"`
 	Comparator string  `json:"comparator"`
 	Threshold  float64 `json:"threshold"`
-	Measured   float64 `json:"measured"`
-	Unit       string  `json:"unit"`
-	Passed     bool    `json:"passed"`
-	Detail     string  `json:"detail,omitempty"`
+	// Measured is null when nothing could be measured (a workload that
+	// never recovered has no recovery time); MeasuredText then says what
+	// was seen instead ("never").
+	Measured     *float64 `json:"measured"`
+	MeasuredText string   `json:"measuredText,omitempty"`
+	Unit         string   `json:"unit"`
+	Passed       bool     `json:"passed"`
+	Detail       string   `json:"detail,omitempty"`
 }
 
 // AtLeast is a check that passes when measured >= threshold.
 func AtLeast(id, name string, measured, threshold float64, unit string) Check {
-	return Check{ID: id, Name: name, Comparator: ">=", Threshold: threshold, Measured: measured, Unit: unit, Passed: measured >= threshold}
+	return Check{ID: id, Name: name, Comparator: ">=", Threshold: threshold, Measured: &measured, Unit: unit, Passed: measured >= threshold}
 }
 
 // AtMost is a check that passes when measured <= threshold.
 func AtMost(id, name string, measured, threshold float64, unit string) Check {
-	return Check{ID: id, Name: name, Comparator: "<=", Threshold: threshold, Measured: measured, Unit: unit, Passed: measured <= threshold}
+	return Check{ID: id, Name: name, Comparator: "<=", Threshold: threshold, Measured: &measured, Unit: unit, Passed: measured <= threshold}
+}
+
+// Unmeasured is a failed check with nothing to measure; text says what was
+// seen instead ("never").
+func Unmeasured(id, name, comparator string, threshold float64, unit, text string) Check {
+	return Check{ID: id, Name: name, Comparator: comparator, Threshold: threshold, Unit: unit, MeasuredText: text}
+}
+
+// MeasuredValue renders the measured value for humans ("99.500%",
+// "never").
+func (c Check) MeasuredValue() string {
+	if c.Measured == nil {
+		if c.MeasuredText == "" {
+			return "not measured"
+		}
+		return c.MeasuredText
+	}
+	return FormatValue(*c.Measured, c.Unit)
 }
 
 // Message says in one line how the check came out.
@@ -187,7 +245,7 @@ func (c Check) Message() string {
 	if !c.Passed {
 		verdict = "FAIL"
 	}
-	s := fmt.Sprintf("%s: %s measured %s, threshold %s %s", verdict, c.Name, FormatValue(c.Measured, c.Unit), c.Comparator, FormatValue(c.Threshold, c.Unit))
+	s := fmt.Sprintf("%s: %s measured %s, threshold %s %s", verdict, c.Name, c.MeasuredValue(), c.Comparator, FormatValue(c.Threshold, c.Unit))
 	if c.Detail != "" {
 		s += " (" + c.Detail + ")"
 	}
@@ -218,6 +276,10 @@ func (s *Scenario) Finish(now time.Time) {
 		s.Status = StatusError
 	case s.FailedChecks() > 0:
 		s.Status = StatusFailed
+	case len(s.Checks) == 0:
+		// a scenario that judged nothing cannot pass
+		s.Status = StatusError
+		s.Error = "no check was evaluated"
 	default:
 		s.Status = StatusPassed
 	}
@@ -234,28 +296,9 @@ func (s Scenario) FailedChecks() int {
 	return n
 }
 
-// Finish sets the run status: error if the run or any scenario hit an
-// infrastructure error, failed if any SLO was breached, else passed.
-func (r *Report) Finish(now time.Time) {
+// Finish closes the run with its verdict (from the suite's own report).
+func (r *Report) Finish(now time.Time, status Status) {
 	r.Run.Finished = now
-	status := StatusPassed
-	if r.Run.Error != "" {
-		status = StatusError
-	}
-	for _, s := range r.Scenarios {
-		switch {
-		case s.Status == StatusError || s.Error != "":
-			status = StatusError
-		case status != StatusError && (s.Status == StatusFailed || s.FailedChecks() > 0):
-			status = StatusFailed
-		}
-	}
-	if len(r.Scenarios) == 0 && status == StatusPassed {
-		status = StatusError
-		if r.Run.Error == "" {
-			r.Run.Error = "no scenario ran"
-		}
-	}
 	r.Run.Status = status
 }
 

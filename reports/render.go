@@ -2,7 +2,6 @@ package reports
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
@@ -17,101 +16,11 @@ func WriteJSON(w io.Writer, r Report) error {
 	return enc.Encode(r)
 }
 
-// JUnit XML, in the schema CI systems read (Jenkins, GitLab, GitHub
-// actions): one testsuite per scenario, one testcase per SLO check.
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Time     float64      `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name      string      `xml:"name,attr"`
-	Tests     int         `xml:"tests,attr"`
-	Failures  int         `xml:"failures,attr"`
-	Errors    int         `xml:"errors,attr"`
-	Time      float64     `xml:"time,attr"`
-	Timestamp string      `xml:"timestamp,attr,omitempty"`
-	Cases     []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      float64       `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Error     *junitMessage `xml:"error,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
-// WriteJUnit renders one test case per SLO check. A scenario that could not
-// run is one test case with an error, so CI shows it rather than nothing.
-func WriteJUnit(w io.Writer, r Report) error {
-	out := junitSuites{Name: "chaosgate " + r.Run.ID}
-	if !r.Run.Finished.IsZero() {
-		out.Time = r.Run.Finished.Sub(r.Run.Started).Seconds()
-	}
-	for _, s := range r.Scenarios {
-		js := junitSuite{Name: s.Name}
-		if !s.Started.IsZero() {
-			js.Timestamp = s.Started.UTC().Format("2006-01-02T15:04:05")
-		}
-		if !s.Finished.IsZero() {
-			js.Time = s.Finished.Sub(s.Started).Seconds()
-		}
-		for _, c := range s.Checks {
-			jc := junitCase{Name: c.Name, Classname: "chaosgate." + s.Name, SystemOut: c.Message()}
-			if !c.Passed {
-				jc.Failure = &junitMessage{Message: c.Message(), Type: "SLOBreached", Text: c.Message()}
-				js.Failures++
-			}
-			js.Cases = append(js.Cases, jc)
-		}
-		if s.Error != "" {
-			js.Cases = append(js.Cases, junitCase{Name: "scenario ran", Classname: "chaosgate." + s.Name,
-				Error: &junitMessage{Message: s.Error, Type: "InfrastructureError", Text: s.Error}})
-			js.Errors++
-		}
-		js.Tests = len(js.Cases)
-		out.Tests += js.Tests
-		out.Failures += js.Failures
-		out.Errors += js.Errors
-		out.Suites = append(out.Suites, js)
-	}
-	if r.Run.Error != "" {
-		out.Suites = append(out.Suites, junitSuite{Name: "run", Tests: 1, Errors: 1, Cases: []junitCase{{
-			Name: "run completed", Classname: "chaosgate.run",
-			Error: &junitMessage{Message: r.Run.Error, Type: "InfrastructureError", Text: r.Run.Error},
-		}}})
-		out.Tests++
-		out.Errors++
-	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
-}
-
 // WriteMarkdown renders a summary a CI job can paste into a pull request.
 func WriteMarkdown(w io.Writer, r Report) error {
 	var b strings.Builder
-	icon := map[Status]string{StatusPassed: "✅ passed", StatusFailed: "❌ SLO breached", StatusError: "⚠️ error", StatusRunning: "⏳ running"}
+	icon := map[Status]string{StatusPassed: "✅ passed", StatusFailed: "❌ SLO breached", StatusError: "⚠️ error",
+		StatusRunning: "⏳ running", StatusInterrupted: "⏹ interrupted"}
 	fmt.Fprintf(&b, "## chaosgate run %s: %s\n\n", r.Run.ID, icon[r.Run.Status])
 	fmt.Fprintf(&b, "Workload `%s`, target `%s`, cluster `%s`", mdEscape(r.Run.Workload), mdEscape(r.Run.Target), mdEscape(r.Run.Cluster))
 	if !r.Run.Finished.IsZero() {
@@ -129,9 +38,12 @@ func WriteMarkdown(w io.Writer, r Report) error {
 				res = "❌"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s %s | %s | %s |\n", mdEscape(s.Name), mdEscape(c.Name), c.Comparator,
-				FormatValue(c.Threshold, c.Unit), FormatValue(c.Measured, c.Unit), res)
+				FormatValue(c.Threshold, c.Unit), c.MeasuredValue(), res)
 		}
-		if s.Error != "" {
+		switch {
+		case s.Status == StatusSkipped:
+			fmt.Fprintf(&b, "| %s | skipped | | %s | ⏭ |\n", mdEscape(s.Name), mdEscape(s.Error))
+		case s.Error != "":
 			fmt.Fprintf(&b, "| %s | scenario ran | | %s | ⚠️ |\n", mdEscape(s.Name), mdEscape(s.Error))
 		}
 	}
@@ -143,13 +55,25 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		if len(s.Recoveries) > 0 {
 			var parts []string
 			for _, rc := range s.Recoveries {
-				if rc.Seconds < 0 {
+				switch {
+				case rc.Seconds != nil:
+					parts = append(parts, fmt.Sprintf("%.1fs", *rc.Seconds))
+				case rc.Outcome == NotApplicable:
+					parts = append(parts, "n/a (not applied)")
+				default:
 					parts = append(parts, "never")
-				} else {
-					parts = append(parts, fmt.Sprintf("%.1fs", rc.Seconds))
 				}
 			}
 			fmt.Fprintf(&b, "Recovery after each fault: %s.\n", strings.Join(parts, ", "))
+		}
+		var notInEffect []string
+		for _, f := range s.Faults {
+			if !f.TookEffect {
+				notInEffect = append(notInEffect, fmt.Sprintf("%s at %.1fs: %s", f.Kind, f.Offset, f.Error))
+			}
+		}
+		if len(notInEffect) > 0 {
+			fmt.Fprintf(&b, "Faults that did not take effect: %s.\n", mdEscape(strings.Join(notInEffect, "; ")))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -160,14 +84,15 @@ func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 }
 
-// WriteFolder writes report.json, junit.xml and summary.md into dir, each
-// atomically (a reader never sees half a file).
+// WriteFolder writes report.json and summary.md into dir, each atomically
+// (a reader never sees half a file). junit.xml comes from the suite runner
+// (Ginkgo's own reporter).
 func WriteFolder(dir string, r Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for name, render := range map[string]func(io.Writer, Report) error{
-		"report.json": WriteJSON, "junit.xml": WriteJUnit, "summary.md": WriteMarkdown,
+		"report.json": WriteJSON, "summary.md": WriteMarkdown,
 	} {
 		if err := writeAtomic(filepath.Join(dir, name), func(w io.Writer) error { return render(w, r) }); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)

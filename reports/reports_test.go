@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +18,7 @@ func sample() Report {
 		Name: "self-healing", Started: t0, Status: StatusRunning,
 		Timeline: Timeline{Total: 12000, OK: 11950, Failed: 50, Availability: 11950.0 / 12000, TargetRate: 200, AchievedRate: 199.9,
 			LatencyMS: Latency{P50: 2.1, P99: 9.5}, LongestFailure: Interval{Start: 10, End: 10.4, DurationSeconds: .4, Failed: 50}},
-		Recoveries: []Recovery{{FaultID: "f1", Seconds: 2.5}, {FaultID: "f2", Seconds: -1}},
+		Recoveries: []Recovery{{FaultID: "f1", Outcome: Recovered, Seconds: ptr(2.5)}, {FaultID: "f2", Outcome: NeverRecovered}},
 		Checks: []Check{
 			AtLeast("availability", "availability >= 99.5%", 99.583, 99.5, "%"),
 			AtMost("recovery-time", "recovery time <= 30s", 31.2, 30, "s"),
@@ -27,9 +26,11 @@ func sample() Report {
 	}
 	s.Finish(t0.Add(time.Minute))
 	r := Report{SchemaVersion: SchemaVersion, Run: Run{ID: "r1", Started: t0, Cluster: "chaosgate", Workload: "sample|app", Target: "sampleapp:80"}, Scenarios: []Scenario{s}}
-	r.Finish(t0.Add(2 * time.Minute))
+	r.Finish(t0.Add(2*time.Minute), StatusFailed)
 	return r
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestChecks(t *testing.T) {
 	cases := []struct {
@@ -52,55 +53,50 @@ func TestChecks(t *testing.T) {
 	}
 }
 
-func TestStatus(t *testing.T) {
+func TestScenarioStatus(t *testing.T) {
 	r := sample()
-	if r.Scenarios[0].Status != StatusFailed || r.Run.Status != StatusFailed {
-		t.Fatalf("status %s/%s", r.Scenarios[0].Status, r.Run.Status)
+	if r.Scenarios[0].Status != StatusFailed {
+		t.Fatalf("status %s", r.Scenarios[0].Status)
 	}
 	if got := r.BreachedChecks(); len(got) != 1 || got[0] != "self-healing: recovery time <= 30s" {
 		t.Fatalf("breached %v", got)
 	}
-	// an infrastructure error wins over a breach
-	r.Scenarios = append(r.Scenarios, Scenario{Name: "x", Error: "deploy failed"})
-	r.Finish(t0)
-	if r.Run.Status != StatusError {
-		t.Fatalf("status %s", r.Run.Status)
+	cases := []struct {
+		s    Scenario
+		want Status
+	}{
+		{Scenario{Checks: []Check{AtLeast("a", "a", 1, 1, "")}}, StatusPassed},
+		{Scenario{Checks: []Check{AtLeast("a", "a", 1, 1, "")}, Error: "deploy failed"}, StatusError},
+		{Scenario{Checks: []Check{Unmeasured("r", "r", "<=", 30, "s", "never")}}, StatusFailed},
+		// a scenario that judged nothing is not a pass
+		{Scenario{}, StatusError},
 	}
-	// all passed
-	ok := Report{Scenarios: []Scenario{{Name: "s", Checks: []Check{AtLeast("a", "a", 1, 1, "")}}}}
-	ok.Scenarios[0].Finish(t0)
-	ok.Finish(t0)
-	if ok.Run.Status != StatusPassed {
-		t.Fatalf("status %s", ok.Run.Status)
-	}
-	// nothing ran: not a pass
-	var none Report
-	none.Finish(t0)
-	if none.Run.Status != StatusError {
-		t.Fatalf("empty run status %s", none.Run.Status)
+	for i, c := range cases {
+		c.s.Finish(t0)
+		if c.s.Status != c.want {
+			t.Errorf("case %d: status %s, want %s", i, c.s.Status, c.want)
+		}
 	}
 }
 
-func TestJUnitOneCasePerCheck(t *testing.T) {
-	r := sample()
-	r.Run.Error = "cluster went away"
+// A check that could measure nothing says what it saw, and its value is
+// null in JSON, never a zero that reads as a perfect result.
+func TestUnmeasuredCheck(t *testing.T) {
+	c := Unmeasured("recovery-time", "all replicas Ready within 30s of every kill", "<=", 30, "s", "never")
+	if c.Passed || c.MeasuredValue() != "never" || !strings.Contains(c.Message(), "measured never") {
+		t.Fatalf("%+v: %s", c, c.Message())
+	}
+	data, _ := json.Marshal(c)
+	if !strings.Contains(string(data), `"measured":null`) {
+		t.Fatalf("json %s", data)
+	}
 	var buf bytes.Buffer
-	if err := WriteJUnit(&buf, r); err != nil {
+	r := Report{Run: Run{ID: "x", Status: StatusFailed}, Scenarios: []Scenario{{Name: "s", Checks: []Check{c}}}}
+	if err := WriteMarkdown(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	var got junitSuites
-	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
-		t.Fatalf("%v\n%s", err, buf.String())
-	}
-	if got.Tests != 3 || got.Failures != 1 || got.Errors != 1 {
-		t.Fatalf("totals tests=%d failures=%d errors=%d", got.Tests, got.Failures, got.Errors)
-	}
-	cases := got.Suites[0].Cases
-	if len(cases) != 2 || cases[0].Failure != nil || cases[1].Failure == nil || !strings.Contains(cases[1].Failure.Message, "31.20s") {
-		t.Fatalf("cases %+v", cases)
-	}
-	if cases[0].Classname != "chaosgate.self-healing" {
-		t.Fatalf("classname %q", cases[0].Classname)
+	if !strings.Contains(buf.String(), "| <= 30.00s | never | ❌ |") {
+		t.Fatalf("markdown:\n%s", buf.String())
 	}
 }
 
@@ -114,7 +110,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := back.Scenarios[0].Checks[0]
-	if back.SchemaVersion != SchemaVersion || c.Measured != 99.583 || c.Threshold != 99.5 || c.Comparator != ">=" || !c.Passed {
+	if back.SchemaVersion != SchemaVersion || c.Measured == nil || *c.Measured != 99.583 || c.Threshold != 99.5 || c.Comparator != ">=" || !c.Passed {
 		t.Fatalf("round trip: %+v", back)
 	}
 	if !strings.Contains(buf.String(), `"availability": 0.9958`) {
@@ -140,7 +136,7 @@ func TestWriteFolderAndJSONLines(t *testing.T) {
 	if err := WriteFolder(dir, sample()); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"report.json", "junit.xml", "summary.md"} {
+	for _, f := range []string{"report.json", "summary.md"} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
 			t.Fatalf("%s: %v", f, err)
 		}

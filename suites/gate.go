@@ -6,77 +6,142 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
-	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega"
+
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/suites/workload"
 )
 
-// GateOptions configure one gate run.
-type GateOptions struct {
+// Options configure one gate run.
+type Options struct {
 	Cluster clusters.UpOptions
-	// Workload is a folder of YAML, or "sample" for the bundled app.
+	// Workload is a folder of YAML, "sample" for the bundled app, or
+	// "bundled:NAME" for a bundled variant.
 	Workload      string
 	TargetService string
 	TargetPort    int
 	// LoadImages are local Docker images copied into the kind nodes.
 	LoadImages []string
 	Namespace  string
-	Suites     []string
-	ReportDir  string
+	// Suites is a comma-separated list of suite names ("all" or empty for
+	// every suite); LabelFilter is a Ginkgo label filter ANDed to it.
+	Suites      string
+	LabelFilter string
+	ReportDir   string
 	// AllowContext names a non-kind kubeconfig context faults may hit.
 	AllowContext string
 	JournalDir   string
 	// SourceDir is the chaosgate source, for building the sample image.
-	SourceDir   string
-	SelfHealing SelfHealingConfig
-	Verbose     bool
-	Progress    io.Writer
-	Logger      *slog.Logger
-	Command     []string
+	SourceDir string
+	Params    Params
+	// Timeout bounds the whole suite run; default 2h.
+	Timeout  time.Duration
+	Verbose  bool
+	Progress io.Writer
+	Logger   *slog.Logger
+	Command  []string
 }
 
-// InputError is an invalid input found before anything was deployed or
-// injected (exit code 2).
+// InputError is an invalid input, found before anything was injected
+// (exit code 2).
 type InputError struct{ Err error }
 
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// PrepareGate validates every input of a gate run and loads the workload,
+// Result is a finished gate run.
+type Result struct {
+	Report  reports.Report
+	Verdict Verdict
+}
+
+// gate is the state the registered specs share.
+type gate struct {
+	ctx     context.Context
+	o       Options
+	w       *workload.Workload
+	filter  string
+	journal faults.Journal
+
+	// set up in BeforeSuite
+	cluster  *clusters.Cluster
+	injector *faults.Injector
+	url      string
+	inputErr *InputError
+
+	mu          sync.Mutex
+	rep         reports.Report
+	suiteReport *types.Report
+}
+
+func (g *gate) logger() *slog.Logger {
+	if g.o.Logger == nil {
+		return slog.Default()
+	}
+	return g.o.Logger
+}
+
+// newGate validates every input of a gate run and loads the workload,
 // touching nothing.
-func PrepareGate(o *GateOptions) (*Workload, error) {
+func newGate(ctx context.Context, o Options) (*gate, error) {
 	if o.Namespace == "" || o.Namespace == "kube-system" || !dnsLabel(o.Namespace) {
 		return nil, &InputError{fmt.Errorf("--namespace %q: must be a DNS label other than kube-system", o.Namespace)}
 	}
-	if len(o.Suites) == 0 {
-		return nil, &InputError{errors.New("--suites: no suite selected")}
+	filter, err := LabelFilter(o.Suites, o.LabelFilter)
+	if err != nil {
+		return nil, &InputError{err}
 	}
-	if err := o.SelfHealing.Validate(); err != nil {
+	if _, err := types.ParseLabelFilter(filter); err != nil {
+		return nil, &InputError{fmt.Errorf("--label-filter %q: %w", o.LabelFilter, err)}
+	}
+	if err := o.Params.Validate(); err != nil {
 		return nil, &InputError{err}
 	}
 	if err := o.Cluster.Config.WithDefaults().Validate(); err != nil {
 		return nil, &InputError{err}
-	}
-	if o.ReportDir == "" {
-		return nil, &InputError{errors.New("--report-dir: required")}
 	}
 	for _, img := range o.LoadImages {
 		if strings.TrimSpace(img) == "" || strings.ContainsAny(img, " \t") {
 			return nil, &InputError{fmt.Errorf("--load-image %q: not an image reference", img)}
 		}
 	}
-	w, err := LoadWorkload(o.Workload, o.TargetService, o.TargetPort)
+	if o.Timeout < 0 {
+		return nil, &InputError{fmt.Errorf("--timeout %s: must be positive", o.Timeout)}
+	}
+	w, err := workload.LoadWorkload(o.Workload, o.TargetService, o.TargetPort)
 	if err != nil {
 		return nil, &InputError{fmt.Errorf("--workload: %w", err)}
 	}
-	return w, nil
+	for _, s := range All {
+		if err := s.Validate(o.Params, w); err != nil {
+			return nil, &InputError{err}
+		}
+		if err := s.Scenario(o.Params).Validate(); err != nil {
+			return nil, &InputError{err}
+		}
+	}
+	if o.Progress == nil {
+		o.Progress = os.Stderr
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Hour
+	}
+	if o.JournalDir == "" {
+		o.JournalDir = faults.DefaultJournalDir()
+	}
+	g := &gate{ctx: ctx, o: o, w: w, filter: filter, journal: faults.Journal{Dir: o.JournalDir}}
+	g.injector = &faults.Injector{Journal: g.journal, Cluster: o.Cluster.Name, Logger: g.logger()}
+	return g, nil
 }
 
 func dnsLabel(s string) bool {
@@ -92,162 +157,219 @@ func dnsLabel(s string) bool {
 	return s != ""
 }
 
-// Gate runs the whole gate: cluster, images, workload, suites, report. The
-// report is returned (and on disk) whatever happens after validation; err
-// is non-nil only for invalid input (*InputError) or when the report
-// itself could not be written.
-func Gate(ctx context.Context, o GateOptions) (reports.Report, error) {
-	w, err := PrepareGate(&o)
+// configs returns Ginkgo's configuration for the gate: the label filter,
+// the timeout, and a grace period long enough for reverts (a stopped node
+// takes a while to come back) after an interrupt.
+func (g *gate) configs(dryRun bool) (types.SuiteConfig, types.ReporterConfig) {
+	sc, rc := GinkgoConfiguration()
+	sc.LabelFilter = g.filter
+	sc.Timeout = g.o.Timeout
+	sc.GracePeriod = 5 * time.Minute
+	sc.DryRun = dryRun
+	rc.NoColor = true
+	rc.Verbose = g.o.Verbose
+	rc.Succinct = !g.o.Verbose
+	return sc, rc
+}
+
+// Register validates o and declares the gate's specs with Ginkgo, for a
+// `go test` that calls RunSpecs itself (with Ginkgo's own flags). Its
+// Result is complete once RunSpecs has returned.
+func Register(ctx context.Context, o Options) (*Registered, error) {
+	g, err := newGate(ctx, o)
 	if err != nil {
-		return reports.Report{}, err
+		return nil, err
 	}
-	if o.Progress == nil {
-		o.Progress = os.Stderr
+	if err := g.start(); err != nil {
+		return nil, err
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+	RegisterFailHandler(Fail)
+	g.register()
+	return &Registered{g: g}, nil
+}
+
+// Registered is a gate whose specs are declared.
+type Registered struct{ g *gate }
+
+// Result reads the verdict and finishes the report on disk.
+func (r *Registered) Result() Result { return r.g.finish() }
+
+// start prepares the report folder and writes the report marked running,
+// so a crash from here on still leaves one.
+func (g *gate) start() error {
+	if g.o.ReportDir == "" {
+		return &InputError{errors.New("--report-dir: required")}
 	}
-	if err := os.MkdirAll(o.ReportDir, 0o755); err != nil {
-		return reports.Report{}, err
+	if err := os.MkdirAll(g.o.ReportDir, 0o755); err != nil {
+		return err
 	}
 	runID := time.Now().UTC().Format("20060102-150405")
-	rep := reports.Report{SchemaVersion: reports.SchemaVersion, Run: reports.Run{
-		ID: runID, Started: time.Now(), Status: reports.StatusRunning, Cluster: o.Cluster.Name,
-		Context: "kind-" + o.Cluster.Name, Workload: w.Source, Target: fmt.Sprintf("%s:%d", w.Service.Name, w.Port.Port), Command: o.Command,
+	g.injector.RunID = runID
+	g.rep = reports.Report{SchemaVersion: reports.SchemaVersion, Run: reports.Run{
+		ID: runID, Started: time.Now(), Status: reports.StatusRunning, Cluster: g.o.Cluster.Name,
+		Context: "kind-" + g.o.Cluster.Name, Workload: g.w.Source, Target: fmt.Sprintf("%s:%d", g.w.Service.Name, g.w.Port.Port),
+		Command: g.o.Command,
 	}}
-	var mu sync.Mutex
-	save := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if err := reports.WriteFolder(o.ReportDir, rep); err != nil {
-			o.Logger.Error("write report", "err", err)
+	g.save()
+	return nil
+}
+
+func (g *gate) save() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := reports.WriteFolder(g.o.ReportDir, g.rep); err != nil {
+		g.logger().Error("write report", "err", err)
+	}
+}
+
+func (g *gate) setContext(name string) {
+	g.mu.Lock()
+	g.rep.Run.Context = name
+	g.mu.Unlock()
+}
+
+// addScenario adds a finished scenario, so the report on disk grows while
+// later suites run.
+func (g *gate) addScenario(sc reports.Scenario) {
+	g.mu.Lock()
+	g.rep.Scenarios = append(g.rep.Scenarios, sc)
+	g.mu.Unlock()
+	g.save()
+}
+
+// finish reads the verdict from Ginkgo's report, marks each check with
+// Ginkgo's outcome of its spec, and writes the final report.
+func (g *gate) finish() Result {
+	var v Verdict
+	g.mu.Lock()
+	switch {
+	case g.inputErr != nil:
+		v = Verdict{Code: ExitInput, Status: reports.StatusError, Errors: []string{g.inputErr.Error()}}
+	case g.suiteReport == nil:
+		v = Verdict{Code: ExitInfra, Status: reports.StatusError, Errors: []string{"the suite did not report"}}
+	default:
+		v = Judge(*g.suiteReport)
+		markChecks(g.rep.Scenarios, *g.suiteReport)
+	}
+	if g.ctx.Err() != nil && v.Code != ExitInput {
+		v.Code, v.Status = ExitInterrupted, reports.StatusInterrupted
+	}
+	if len(v.Errors) > 0 {
+		g.rep.Run.Error = strings.Join(v.Errors, "; ")
+	}
+	g.rep.Finish(time.Now(), v.Status)
+	rep := g.rep
+	g.mu.Unlock()
+	g.save()
+	return Result{Report: rep, Verdict: v}
+}
+
+// markChecks sets each check's outcome to its spec's: Ginkgo decides.
+func markChecks(scs []reports.Scenario, r types.Report) {
+	passed := map[string]bool{}
+	for _, s := range r.SpecReports {
+		if s.LeafNodeType != types.NodeTypeIt {
+			continue
+		}
+		var suite, check string
+		for _, l := range s.Labels() {
+			if v, ok := strings.CutPrefix(l, "suite:"); ok {
+				suite = v
+			}
+			if v, ok := strings.CutPrefix(l, "check:"); ok {
+				check = v
+			}
+		}
+		if s.State.Is(types.SpecStatePassed | types.SpecStateFailureStates) {
+			passed[suite+"/"+check] = s.State == types.SpecStatePassed
 		}
 	}
-	save() // a crash from here on still leaves a report marked running
+	for i := range scs {
+		sc := &scs[i]
+		for j := range sc.Checks {
+			if p, ok := passed[sc.Name+"/"+sc.Checks[j].ID]; ok {
+				sc.Checks[j].Passed = p
+			}
+		}
+		sc.Finish(sc.Finished)
+	}
+}
 
-	specs, err := setUp(ctx, o, w, runID)
+// ginkgoT is the GinkgoTestingT of an in-process run (no `go test`): the
+// verdict is read from the suite report, not from this.
+type ginkgoT struct{}
+
+func (ginkgoT) Fail() {}
+
+// Gate runs the whole gate as one Ginkgo suite: cluster, images, workload,
+// the selected suites, the report. The error is for invalid input
+// (*InputError), found before anything was touched; everything after that
+// is in the Result (its Verdict gives the exit code).
+func Gate(ctx context.Context, o Options) (Result, error) {
+	g, err := newGate(ctx, o)
 	if err != nil {
-		rep.Run.Error = err.Error()
-		rep.Finish(time.Now())
-		save()
-		return rep, nil
+		return Result{}, err
 	}
-	defer specs.env.Injector.RevertAll(context.WithoutCancel(ctx))
-	specs.onScenario = func(sc reports.Scenario) {
-		mu.Lock()
-		rep.Scenarios = append(rep.Scenarios, sc)
-		mu.Unlock()
-		save()
+	RegisterFailHandler(Fail)
+	g.register()
+	// a label filter that selects no check is an input error
+	specs, err := g.preview()
+	if err != nil {
+		return Result{}, err
 	}
-	fmt.Fprintf(o.Progress, "Running suites %s against %s (load at %s)\n", strings.Join(o.Suites, ", "), rep.Run.Target, specs.env.TargetURL)
-	runSpecs(specs, o.Suites, 2*time.Hour, o.Verbose)
+	if len(specs) == 0 {
+		return Result{}, &InputError{fmt.Errorf("--suites %q / --label-filter %q select no check", o.Suites, o.LabelFilter)}
+	}
 	if ctx.Err() != nil {
-		rep.Run.Error = "interrupted: " + ctx.Err().Error()
+		return Result{}, ctx.Err()
 	}
-	rep.Finish(time.Now())
-	save()
-	return rep, nil
+	if err := g.start(); err != nil {
+		return Result{}, err
+	}
+	fmt.Fprintf(g.o.Progress, "Running %d check(s) of %s against %s (labels: %s)\n", len(specs), strings.Join(suitesOf(specs), ", "), g.rep.Run.Target, orAll(g.filter))
+	sc, rc := g.configs(false)
+	RunSpecs(ginkgoT{}, "chaosgate resilience gate", sc, rc)
+	// the safety net behind the specs' own cleanup
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if err := g.injector.RevertAll(rctx); err != nil {
+		g.logger().Error("revert failed; run chaosgate recover", "err", err)
+	}
+	return g.finish(), nil
 }
 
-// setUp brings up the cluster, loads images, deploys and exposes the
-// workload.
-func setUp(ctx context.Context, o GateOptions, w *Workload, runID string) (*specRun, error) {
-	journal := faults.Journal{Dir: o.JournalDir}
-	if journal.Dir == "" {
-		journal.Dir = faults.DefaultJournalDir()
+func orAll(f string) string {
+	if f == "" {
+		return "all"
 	}
-	// faults a crashed run left active would distort this run's verdict
-	if left, err := journal.Entries(); err != nil {
-		return nil, fmt.Errorf("read fault journal %s: %w", journal.Dir, err)
-	} else {
-		for _, e := range left {
-			if e.Cluster == o.Cluster.Name {
-				return nil, fmt.Errorf("fault %s (%s) from an earlier run is still active on cluster %s; run `chaosgate recover --journal %s` first", e.ID, e.Description, e.Cluster, journal.Dir)
+	return f
+}
+
+// preview walks the spec tree without running anything (a Ginkgo dry run)
+// and returns the checks the label filter selects.
+func (g *gate) preview() ([]types.SpecReport, error) {
+	sc, rc := g.configs(true)
+	r := PreviewSpecs("chaosgate resilience gate", sc, rc)
+	var out []types.SpecReport
+	for _, s := range r.SpecReports {
+		if s.LeafNodeType == types.NodeTypeIt && s.State != types.SpecStateSkipped && s.State != types.SpecStatePending {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func suitesOf(specs []types.SpecReport) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range specs {
+		for _, l := range s.Labels() {
+			if n, ok := strings.CutPrefix(l, "suite:"); ok && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
 			}
 		}
 	}
-	c, err := clusters.Up(ctx, o.Cluster)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
-	if err := faults.CheckTarget(ctx, c.Client, c.Context, o.AllowContext); err != nil {
-		return nil, err
-	}
-	images := append([]string(nil), o.LoadImages...)
-	// the sample image is built on demand for any workload that runs it
-	if w.UsesImage(SampleImage) {
-		if err := BuildSampleImage(ctx, o.SourceDir, SampleImage, "v1", o.Progress); err != nil {
-			return nil, fmt.Errorf("sample image: %w", err)
-		}
-		images = append(images, SampleImage)
-	}
-	if len(images) > 0 {
-		fmt.Fprintf(o.Progress, " • loading images into the nodes: %s\n", strings.Join(images, ", "))
-		if err := clusters.LoadImages(ctx, c.Name, images...); err != nil {
-			return nil, err
-		}
-	}
-	fmt.Fprintf(o.Progress, " • deploying %s into namespace %s\n", w.Source, o.Namespace)
-	if err := Deploy(ctx, c.REST, c.Client, w, o.Namespace); err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
-	if err := WaitDeploymentComplete(ctx, c.REST, o.Namespace, w.Deployment.Name, 3*time.Minute); err != nil {
-		return nil, err
-	}
-	port, err := FreeNodePort(ctx, c.Client, o.Namespace, c.Ports.First, c.Ports.Last)
-	if err != nil {
-		return nil, err
-	}
-	if err := Expose(ctx, c.Client, w, o.Namespace, port); err != nil {
-		return nil, err
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if err := waitStable(ctx, url, 30, 2*time.Minute); err != nil {
-		return nil, err
-	}
-	events, err := reports.CreateJSONLines(filepath.Join(o.ReportDir, "events.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	inj := &faults.Injector{
-		Journal: journal, Cluster: c.Name, RunID: runID, Logger: o.Logger,
-		Observe: func(e faults.Event) { _ = events.Write(e) },
-	}
-	return &specRun{
-		env: Env{REST: c.REST, Client: c.Client, Namespace: o.Namespace, Workload: w, TargetURL: url,
-			ReportDir: o.ReportDir, Injector: inj, Progress: o.Progress, Logger: o.Logger},
-		selfHealing: o.SelfHealing,
-	}, nil
-}
-
-// waitStable waits until the exposed target answers want requests in a
-// row through 127.0.0.1, each on a new connection. Right after a rollout,
-// kube-proxy may still route some connections to pods that are gone; load
-// started then would blame the workload for the cluster's catching up.
-func waitStable(ctx context.Context, url string, want int, timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-	deadline := time.Now().Add(timeout)
-	streak := 0
-	var last error
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode < 500 {
-				if streak++; streak >= want {
-					return nil
-				}
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		streak, last = 0, err
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("target %s did not answer %d requests in a row within %s (last error: %v)", url, want, timeout, last)
+	sort.Strings(out)
+	return out
 }

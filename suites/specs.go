@@ -1,83 +1,233 @@
 package suites
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
+	"github.com/chaosgate/chaosgate/clusters"
+	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/suites/engine"
+	"github.com/chaosgate/chaosgate/suites/workload"
 )
 
-// specRun is the state the registered specs share with the gate.
-type specRun struct {
-	env         Env
-	selfHealing SelfHealingConfig
-	// onScenario is called as soon as a scenario finishes, so the report
-	// on disk grows while later suites run.
-	onScenario func(reports.Scenario)
-}
+// register declares the gate's specs with Ginkgo:
+//
+//   - BeforeSuite: the cluster, images, a clean namespace, the workload
+//     validated by the API server, the exposed NodePort, the injector;
+//   - per suite, an Ordered container labelled suite:NAME: BeforeAll
+//     applies the workload, waits for it to serve and runs the scenario
+//     once; then one It per check asserts the measured value against its
+//     threshold;
+//   - ReportAfterSuite: Ginkgo's JUnit report and the verdict.
+func (g *gate) register() {
+	BeforeSuite(func(ctx SpecContext) {
+		ctx2, stop := g.link(ctx)
+		defer stop()
+		if err := g.setUp(ctx2); err != nil {
+			var in *InputError
+			if errors.As(err, &in) {
+				g.inputErr = in
+			}
+			Fail("setup: " + err.Error())
+		}
+		// the safety net: whatever a suite could not revert is reverted
+		// here, also on interrupt
+		DeferCleanup(func(ctx SpecContext) {
+			if err := g.injector.RevertAll(context.WithoutCancel(ctx)); err != nil {
+				Fail("revert faults left active: " + err.Error())
+			}
+		}, NodeTimeout(5*time.Minute))
+	}, NodeTimeout(g.o.Cluster.Timeout+90*time.Minute)) // a cold node image build takes long
 
-// expectCheck asserts one SLO check of a scenario: one Ginkgo spec (and one
-// JUnit case) per assertion.
-func expectCheck(sc *reports.Scenario, id string) {
-	Expect(sc).NotTo(BeNil(), "the scenario did not run")
-	for _, c := range sc.Checks {
-		if c.ID == id {
-			Expect(c.Passed).To(BeTrue(), "%s", c.Message())
-			AddReportEntry(c.Name, c.Message())
+	for _, s := range All {
+		g.registerSuite(s)
+	}
+
+	ReportAfterSuite("chaosgate verdict", func(r Report) {
+		if r.SuiteConfig.DryRun {
+			return // a preview or --list: nothing ran, nothing to report
+		}
+		g.suiteReport = &r
+		if g.o.ReportDir == "" {
 			return
 		}
-	}
-	Fail("no check " + id + " in scenario " + sc.Name)
-}
-
-// registerSelfHealing registers the self-healing suite: the scenario runs
-// once (BeforeAll), then each SLO is its own spec.
-func registerSelfHealing(r *specRun) {
-	// ContinueOnFailure: a breached SLO must not hide the verdict on the
-	// others
-	Describe("self-healing under pod kills", Label("suite:"+SuiteSelfHealing, "fault:pod-kill", "disruptive"), Ordered, ContinueOnFailure, func() {
-		var sc *reports.Scenario
-		BeforeAll(func(ctx SpecContext) {
-			// the scenario reverts its faults itself, also when interrupted;
-			// the gate reverts whatever is left once the specs are done
-			sc = RunSelfHealing(ctx, r.env, r.selfHealing)
-			r.onScenario(*sc)
-			if sc.Error != "" {
-				Fail("the scenario could not run: " + sc.Error)
-			}
-		}, NodeTimeout(r.selfHealing.Load.Duration+r.selfHealing.SLO.MaxRecovery+5*time.Minute))
-
-		It("keeps availability at or above the SLO while pods are killed", func() { expectCheck(sc, CheckAvailability) })
-		It("keeps the longest run of failed requests within the bound", func() { expectCheck(sc, CheckFailedInterval) })
-		It("returns to all replicas Ready within the recovery bound after every kill", func() { expectCheck(sc, CheckRecovery) })
-		It("really killed a pod with every injection", func() { expectCheck(sc, CheckFaultsInEffect) })
-		It("sustained the target request rate, so the verdict is meaningful", func() { expectCheck(sc, CheckLoadRate) })
-		It("keeps p99 latency of successful requests within the bound", func() { expectCheck(sc, CheckP99) })
+		if err := reporters.GenerateJUnitReportWithConfig(junitView(r), filepath.Join(g.o.ReportDir, "junit.xml"),
+			reporters.JunitReportConfig{OmitTimelinesForSpecState: types.SpecStatePassed | types.SpecStateSkipped}); err != nil {
+			g.logger().Error("write junit.xml", "err", err)
+		}
 	})
 }
 
-// ginkgoT is the GinkgoTestingT of an in-process run (no `go test`). The
-// verdict comes from the report model, so a failure needs no recording here.
-type ginkgoT struct{}
+// junitView leaves out setup nodes that passed, so the JUnit file holds one
+// test case per check, plus a case for any setup that failed.
+func junitView(r types.Report) types.Report {
+	out := r
+	out.SpecReports = nil
+	for _, s := range r.SpecReports {
+		if s.LeafNodeType != types.NodeTypeIt && s.State.Is(types.SpecStatePassed) {
+			continue
+		}
+		out.SpecReports = append(out.SpecReports, s)
+	}
+	return out
+}
 
-func (ginkgoT) Fail() {}
+func (g *gate) registerSuite(s Suite) {
+	sc := s.Scenario(g.o.Params)
+	labels := append([]string{SuiteLabel(s.Name)}, s.Labels...)
+	typical, worst := Expected(s, g.o.Params)
+	// ContinueOnFailure: a breached check must not hide the verdict on
+	// the others
+	Describe(s.Title, Label(labels...), Ordered, ContinueOnFailure, func() {
+		var out *engine.Outcome
+		BeforeAll(func(ctx SpecContext) {
+			ctx2, stop := g.link(ctx)
+			defer stop()
+			fmt.Fprintf(g.o.Progress, "[%s] expected to take about %s (up to %s if the workload does not heal)\n", s.Name, typical.Round(time.Second), worst.Round(time.Second))
+			env, err := g.prepare(ctx2, s)
+			if err != nil {
+				Fail("setup: " + err.Error())
+			}
+			// registered before any fault is injected; Ginkgo runs it after
+			// the checks and on interrupt
+			DeferCleanup(func(ctx SpecContext) {
+				if err := g.injector.RevertAll(context.WithoutCancel(ctx)); err != nil {
+					Fail("revert: " + err.Error())
+				}
+			}, NodeTimeout(5*time.Minute))
+			out, err = engine.Run(ctx2, env, sc)
+			g.addScenario(*out.Report)
+			if err != nil {
+				Fail("scenario: " + err.Error())
+			}
+		}, NodeTimeout(setupBudget+sc.Load.Duration+sc.Settle+sc.EffectTimeout+5*time.Minute))
 
-// runSpecs registers the chosen suites and runs them in this process.
-// Ginkgo allows one RunSpecs per process; the gate calls it once.
-func runSpecs(r *specRun, suites []string, timeout time.Duration, verbose bool) {
-	for _, s := range suites {
-		switch s {
-		case SuiteSelfHealing:
-			registerSelfHealing(r)
+		for _, c := range sc.Checks {
+			It(c.Spec, Label(CheckLabel(c.ID)), func() {
+				rc, ok := out.Check(c.ID)
+				Expect(ok).To(BeTrue(), "check %s was not evaluated", c.ID)
+				AddReportEntry(rc.Name, rc.Message(), ReportEntryVisibilityFailureOrVerbose)
+				Expect(rc.Measured).NotTo(BeNil(), "%s", rc.Message())
+				Expect(*rc.Measured).To(BeNumerically(rc.Comparator, rc.Threshold), "%s", rc.Message())
+			})
+		}
+	})
+}
+
+// setupBudget bounds a suite's setup: the rollout and the wait for stable
+// answers.
+const setupBudget = 5 * time.Minute
+
+// link returns a context that ends when either the node's context (Ginkgo:
+// interrupt, timeout) or the gate's own (the caller's) ends.
+func (g *gate) link(spec context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(spec)
+	stop := context.AfterFunc(g.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// setUp brings up the cluster, loads images, prepares the namespace,
+// validates the workload with the API server and exposes it.
+func (g *gate) setUp(ctx context.Context) error {
+	o := g.o
+	// faults a crashed run left active would distort this run's verdict
+	left, err := g.journal.Entries()
+	if err != nil {
+		return fmt.Errorf("read fault journal %s: %w", g.journal.Dir, err)
+	}
+	for _, e := range left {
+		if e.Cluster == o.Cluster.Name {
+			return fmt.Errorf("fault %s (%s) from an earlier run is still active on cluster %s; run `chaosgate recover --journal %s` first", e.ID, e.Description, e.Cluster, g.journal.Dir)
 		}
 	}
-	RegisterFailHandler(Fail)
-	sc, rc := GinkgoConfiguration()
-	sc.Timeout = timeout
-	rc.NoColor = true
-	rc.Verbose = verbose
-	rc.Succinct = !verbose
-	RunSpecs(ginkgoT{}, "chaosgate resilience gate", sc, rc)
+	c, err := clusters.Up(ctx, o.Cluster)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	g.cluster = c
+	g.setContext(c.Context)
+	if err := faults.CheckTarget(ctx, c.Client, c.Context, o.AllowContext); err != nil {
+		return err
+	}
+	images := append([]string(nil), o.LoadImages...)
+	if g.w.UsesImage(workload.SampleImage) {
+		if err := workload.BuildSampleImage(ctx, o.SourceDir, workload.SampleImage, "v1", o.Progress); err != nil {
+			return fmt.Errorf("sample image: %w", err)
+		}
+		images = append(images, workload.SampleImage)
+	}
+	if len(images) > 0 {
+		fmt.Fprintf(o.Progress, " • loading images into the nodes: %s\n", strings.Join(images, ", "))
+		if err := clusters.LoadImages(ctx, c.Name, images...); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(o.Progress, " • preparing a clean namespace %s\n", o.Namespace)
+	if err := workload.ResetNamespace(ctx, c.Client, o.Namespace, 2*time.Minute); err != nil {
+		var un *workload.UnmanagedNamespaceError
+		if errors.As(err, &un) {
+			return &InputError{err}
+		}
+		return err
+	}
+	// the API server validates every object before anything is applied
+	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, true); err != nil {
+		var ae *workload.ApplyError
+		if errors.As(err, &ae) {
+			return &InputError{fmt.Errorf("--workload: %w", err)}
+		}
+		return fmt.Errorf("validate workload: %w", err)
+	}
+	port, err := workload.FreeNodePort(ctx, c.Client, o.Namespace, c.Ports.First, c.Ports.Last)
+	if err != nil {
+		return err
+	}
+	if err := workload.Expose(ctx, c.Client, g.w, o.Namespace, port); err != nil {
+		return err
+	}
+	g.url = fmt.Sprintf("http://127.0.0.1:%d%s", port, o.Params.Path)
+	events, err := reports.CreateJSONLines(filepath.Join(o.ReportDir, "events.jsonl"))
+	if err != nil {
+		return err
+	}
+	g.injector.Cluster = c.Name
+	g.injector.Observe = func(e faults.Event) { _ = events.Write(e) }
+	return nil
+}
+
+// prepare deploys the workload for one suite (applying it again restores
+// whatever an earlier suite changed), waits until it has rolled out and
+// answers the load's request steadily, and returns the scenario's
+// environment.
+func (g *gate) prepare(ctx context.Context, s Suite) (engine.Env, error) {
+	o, c := g.o, g.cluster
+	if c == nil {
+		return engine.Env{}, errors.New("the cluster was not set up")
+	}
+	fmt.Fprintf(o.Progress, "[%s] deploying %s into namespace %s\n", s.Name, g.w.Source, o.Namespace)
+	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, false); err != nil {
+		return engine.Env{}, fmt.Errorf("deploy: %w", err)
+	}
+	if err := workload.WaitDeploymentComplete(ctx, c.Client, o.Namespace, g.w.Deployment.Name, 3*time.Minute); err != nil {
+		return engine.Env{}, err
+	}
+	if err := workload.WaitServing(ctx, o.Params.Method, g.url, 30, 2*time.Minute); err != nil {
+		return engine.Env{}, err
+	}
+	return engine.Env{
+		REST: c.REST, Client: c.Client, Injector: g.injector, ReportDir: o.ReportDir, Progress: o.Progress, Logger: g.logger(),
+		Target: engine.Target{Namespace: o.Namespace, Deployment: g.w.Deployment.Name, Selector: g.w.Selector(),
+			URL: g.url, Method: o.Params.Method},
+		Live: AttachProgressReporter,
+	}, nil
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,6 +32,10 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"--kills", "20"}, "the last kill"},
 		{[]string{"--slo-availability", "120"}, "--slo-availability"},
 		{[]string{"--suites", "chaos-monkey"}, `unknown suite "chaos-monkey"`},
+		{[]string{"--label-filter", "suite:self-healing &&"}, "--label-filter"},
+		{[]string{"--path", "nope"}, "--path"},
+		{[]string{"--kill-count", "5"}, "has only 3 replica(s)"},
+		{[]string{"--method", "BREW"}, "--method"},
 		{[]string{"--ports", "30099-30080"}, "--ports"},
 		{[]string{"--workers", "0"}, "--workers 0"},
 		{[]string{"--namespace", "kube-system"}, "--namespace"},
@@ -56,6 +62,63 @@ func TestRunRejectsBadInput(t *testing.T) {
 		if _, err := os.Stat(reportDir); err == nil {
 			t.Errorf("%v: report folder created although input was invalid", c.args)
 		}
+	}
+}
+
+// runChild runs the command in a child process (the test binary itself):
+// Ginkgo allows one spec tree per process, and --list builds one.
+func runChild(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$")
+	cmd.Env = append(os.Environ(), "CHAOSGATE_CHILD_ARGS="+strings.Join(args, "\x1f"),
+		"DOCKER_HOST=unix:///nonexistent/docker.sock", "KUBECONFIG=/nonexistent/kubeconfig")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// TestChildProcess is the child of runChild.
+func TestChildProcess(t *testing.T) {
+	args := os.Getenv("CHAOSGATE_CHILD_ARGS")
+	if args == "" {
+		t.Skip("only runs as the child of runChild")
+	}
+	os.Exit(run(strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
+}
+
+// --list walks the spec tree as a Ginkgo dry run: no cluster, no Docker.
+func TestRunListNeedsNoCluster(t *testing.T) {
+	code, out, errOut := runChild(t, "run", "--list", "--label-filter", "!check:latency-p99")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"self-healing — self-healing under pod kills", "suite:self-healing, fault:pod-kill",
+		"• keeps availability at or above 99.5% [check:availability]", "  keeps p99 latency of successful requests within 500ms [check:latency-p99]",
+		"5 check(s) selected"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--list output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A label filter that selects no check is bad input, found before
+// anything is touched.
+func TestRunRefusesAFilterThatSelectsNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "report")
+	code, _, errOut := runChild(t, "run", "--report-dir", dir, "--label-filter", "suite:nope")
+	if code != exitUsage || !strings.Contains(errOut, "select no check") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatal("report folder created for bad input")
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/chaosgate/chaosgate/faults"
-	"github.com/chaosgate/chaosgate/reports"
 	"github.com/chaosgate/chaosgate/suites"
 )
 
@@ -26,35 +25,22 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cf clusterFlags
 	cf.register(fs)
-	def := suites.DefaultSelfHealing()
-	workload := fs.String("workload", suites.SampleWorkload, `folder of Kubernetes YAML (a Deployment and a Service at least), or "sample"`)
+	params := suites.DefaultParams()
+	params.RegisterFlags(fs)
+	workload := fs.String("workload", "sample", `folder of Kubernetes YAML (a Deployment and a Service at least), "sample", or "bundled:NAME"`)
 	targetService := fs.String("target-service", "", "Service the load goes through (default: the workload's only Service)")
 	targetPort := fs.Int("target-port", 0, "port of the target Service (default: its only port)")
 	var loadImages stringList
 	fs.Var(&loadImages, "load-image", "local Docker image to load into the kind nodes (repeatable)")
-	namespace := fs.String("namespace", "chaosgate", "namespace the workload is deployed into")
-	suiteList := fs.String("suites", "all", "comma-separated suites to run: "+strings.Join(suites.KnownSuites, ", "))
+	namespace := fs.String("namespace", "chaosgate", "namespace the workload is deployed into (deleted and recreated for a clean slate; chaosgate refuses a namespace it did not create)")
+	suiteList := fs.String("suites", "all", "comma-separated suites to run: "+strings.Join(suites.Names(), ", "))
+	labelFilter := fs.String("label-filter", "", "Ginkgo label filter selecting suites and checks (ANDed with --suites), e.g. '!check:latency-p99'")
+	list := fs.Bool("list", false, "list every suite, its checks, labels and expected duration (a dry run: touches nothing)")
 	reportDir := fs.String("report-dir", "", "report folder (default chaosgate-reports/<time>)")
 	allowContext := fs.String("allow-context", "", "kubeconfig context that may receive faults although it is not a kind cluster")
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
+	runTimeout := fs.Duration("run-timeout", 2*time.Hour, "bound on the whole run of the suites")
 	verbose := fs.Bool("v", false, "verbose spec output")
-
-	fs.IntVar(&def.Load.Rate, "rate", def.Load.Rate, "requests per second")
-	fs.IntVar(&def.Load.RampTo, "ramp-to", 0, "ramp the rate linearly to this value over the run (0: constant)")
-	fs.DurationVar(&def.Load.Duration, "duration", def.Load.Duration, "load duration per scenario")
-	fs.DurationVar(&def.Load.Timeout, "request-timeout", def.Load.Timeout, "timeout of each request")
-	fs.BoolVar(&def.Load.KeepAlive, "keep-alive", false, "reuse connections (off: one connection per request, spreading load over pods)")
-	fs.IntVar(&def.PodKill.Count, "kill-count", def.PodKill.Count, "pods killed per injection")
-	fs.IntVar(&def.PodKill.Percent, "kill-percent", 0, "percentage of pods killed per injection (instead of --kill-count)")
-	fs.IntVar(&def.PodKill.Times, "kills", def.PodKill.Times, "number of injections")
-	fs.DurationVar(&def.PodKill.Interval, "kill-interval", def.PodKill.Interval, "time between injections")
-	fs.DurationVar(&def.PodKill.Start, "kill-start", def.PodKill.Start, "time from load start to the first injection")
-	fs.BoolVar(&def.PodKill.Force, "force", false, "kill with grace period 0 instead of the pods' own")
-	fs.Float64Var(&def.SLO.Availability, "slo-availability", def.SLO.Availability, "minimum availability, percent")
-	fs.DurationVar(&def.SLO.MaxFailedInterval, "slo-max-failed-interval", def.SLO.MaxFailedInterval, "longest allowed run of failed requests")
-	fs.DurationVar(&def.SLO.MaxRecovery, "slo-max-recovery", def.SLO.MaxRecovery, "longest allowed time from a kill to all replicas Ready")
-	fs.DurationVar(&def.SLO.MaxP99, "slo-max-p99", def.SLO.MaxP99, "highest allowed p99 latency of successful requests")
-	fs.Float64Var(&def.SLO.MinRateRatio, "min-rate-ratio", def.SLO.MinRateRatio, "share of the target rate the load must achieve")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,12 +51,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return badInput(stderr, fmt.Errorf("unexpected arguments %v", fs.Args()))
 	}
-	if def.PodKill.Percent > 0 && !flagSet(fs, "kill-count") {
-		def.PodKill.Count = 0
-	}
-	ss, err := suites.ParseSuites(*suiteList)
-	if err != nil {
-		return badInput(stderr, err)
+	if params.SelfHealing.Percent > 0 && !flagSet(fs, "kill-count") {
+		params.SelfHealing.Count = 0
 	}
 	uo, err := cf.options(stderr)
 	if err != nil {
@@ -80,21 +62,31 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if dir == "" {
 		dir = "chaosgate-reports/" + time.Now().Format("20060102-150405")
 	}
-	rep, err := suites.Gate(ctx, suites.GateOptions{
+	opts := suites.Options{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
-		LoadImages: loadImages, Namespace: *namespace, Suites: ss, ReportDir: dir,
-		AllowContext: *allowContext, JournalDir: *journal, SelfHealing: def, Verbose: *verbose,
+		LoadImages: loadImages, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
+		AllowContext: *allowContext, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
 		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "run"}, args...),
-	})
-	var inErr *suites.InputError
-	if errors.As(err, &inErr) {
-		return badInput(stderr, err)
 	}
-	if err != nil {
+	if *list {
+		if err := suites.List(ctx, stdout, opts); err != nil {
+			return badInput(stderr, err)
+		}
+		return exitOK
+	}
+	res, err := suites.Gate(ctx, opts)
+	var inErr *suites.InputError
+	switch {
+	case errors.As(err, &inErr):
+		return badInput(stderr, err)
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintf(stderr, "chaosgate run: interrupted before anything was touched\n")
+		return exitCanceled
+	case err != nil:
 		fmt.Fprintf(stderr, "chaosgate run: %v\n", err)
 		return exitInfra
 	}
-	return verdict(rep, dir, stdout)
+	return verdict(res, dir, stdout)
 }
 
 // badInput reports invalid input, found before anything was touched.
@@ -109,34 +101,28 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// verdict prints the outcome and maps it to the exit code.
-func verdict(rep reports.Report, dir string, w io.Writer) int {
+// verdict prints the outcome; the exit code is Ginkgo's verdict.
+func verdict(res suites.Result, dir string, w io.Writer) int {
+	rep, v := res.Report, res.Verdict
 	fmt.Fprintf(w, "\nReport: %s (report.json, junit.xml, summary.md)\n", dir)
 	for _, s := range rep.Scenarios {
 		for _, c := range s.Checks {
 			fmt.Fprintf(w, "  %s: %s\n", s.Name, c.Message())
 		}
 	}
-	switch rep.Run.Status {
-	case reports.StatusPassed:
-		fmt.Fprintln(w, "PASSED: every SLO held")
-		return exitOK
-	case reports.StatusFailed:
+	switch v.Code {
+	case suites.ExitPassed:
+		fmt.Fprintf(w, "PASSED: every SLO held (%d checks)\n", v.Passed)
+	case suites.ExitBreached:
 		fmt.Fprintf(w, "FAILED: SLO breached: %s\n", strings.Join(rep.BreachedChecks(), "; "))
-		return exitSLO
+	case suites.ExitInterrupted:
+		fmt.Fprintf(w, "INTERRUPTED: active faults were reverted; the report is partial\n")
+	case suites.ExitInput:
+		fmt.Fprintf(w, "ERROR: bad input: %s\nNothing was injected.\n", strings.Join(v.Errors, "; "))
 	default:
-		msg := rep.Run.Error
-		for _, s := range rep.Scenarios {
-			if s.Error != "" {
-				msg = strings.TrimPrefix(msg+"; "+s.Name+": "+s.Error, "; ")
-			}
-		}
-		fmt.Fprintf(w, "ERROR: infrastructure failure: %s\n", msg)
-		if strings.HasPrefix(rep.Run.Error, "interrupted") {
-			return exitCanceled
-		}
-		return exitInfra
+		fmt.Fprintf(w, "ERROR: infrastructure failure: %s\n", strings.Join(v.Errors, "; "))
 	}
+	return v.Code
 }
 
 func recoverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

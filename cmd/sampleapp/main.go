@@ -6,7 +6,8 @@
 // Configuration comes from the environment, as on Kubernetes:
 //
 //	PORT (8080), POD_NAME, NODE_NAME, START_DELAY (0s), DRAIN_DELAY (5s),
-//	GRACEFUL_SHUTDOWN (true), SHUTDOWN_TIMEOUT (10s), MAX_WORK (2s)
+//	GRACEFUL_SHUTDOWN (true), SHUTDOWN_TIMEOUT (10s), MAX_WORK (2s),
+//	RESPONSE_DELAY (0s), IGNORE_SIGTERM (false), CRASH_IF_FILE ("")
 //
 // `sampleapp probe URL` fetches URL and exits non-zero unless it answers
 // 2xx; suites exec it inside pods to test pod networking and DNS.
@@ -66,7 +67,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		dst *time.Duration
 	}{
 		{"START_DELAY", &cfg.StartDelay}, {"DRAIN_DELAY", &cfg.DrainDelay},
-		{"SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout}, {"MAX_WORK", &cfg.MaxWork},
+		{"SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout}, {"MAX_WORK", &cfg.MaxWork}, {"RESPONSE_DELAY", &cfg.ResponseDelay},
 	}
 	for _, d := range durations {
 		if v := getenv(d.env); v != "" {
@@ -77,13 +78,19 @@ func configFromEnv(getenv func(string) string) (config, error) {
 			*d.dst = p
 		}
 	}
-	if v := getenv("GRACEFUL_SHUTDOWN"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, fmt.Errorf("GRACEFUL_SHUTDOWN=%q: want true or false", v)
+	for _, b := range []struct {
+		env string
+		dst *bool
+	}{{"GRACEFUL_SHUTDOWN", &cfg.Graceful}, {"IGNORE_SIGTERM", &cfg.IgnoreSIGTERM}} {
+		if v := getenv(b.env); v != "" {
+			x, err := strconv.ParseBool(v)
+			if err != nil {
+				return cfg, fmt.Errorf("%s=%q: want true or false", b.env, v)
+			}
+			*b.dst = x
 		}
-		cfg.Graceful = b
 	}
+	cfg.CrashIfFile = getenv("CRASH_IF_FILE")
 	return cfg, nil
 }
 

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,16 @@ type config struct {
 	ShutdownTimeout time.Duration
 	// MaxWork bounds /work so a caller cannot pin a core forever.
 	MaxWork time.Duration
+	// ResponseDelay holds every answer of / this long, like a service
+	// waiting on an overloaded dependency.
+	ResponseDelay time.Duration
+	// IgnoreSIGTERM keeps serving (and Ready) after SIGTERM, until the
+	// kubelet's SIGKILL at the end of the grace period.
+	IgnoreSIGTERM bool
+	// CrashIfFile names a file (a mounted ConfigMap key, say); when it
+	// holds "true" at start the app refuses to start: a bad configuration
+	// that only pods started after it changed pick up.
+	CrashIfFile string
 }
 
 type server struct {
@@ -106,7 +118,14 @@ type rootResponse struct {
 	Version string `json:"version"`
 }
 
-func (s *server) root(w http.ResponseWriter, _ *http.Request) {
+func (s *server) root(w http.ResponseWriter, r *http.Request) {
+	if d := s.cfg.ResponseDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(rootResponse{Pod: s.cfg.Pod, Node: s.cfg.Node, Version: s.cfg.Version})
 }
@@ -145,6 +164,15 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // serve runs until ctx ends (SIGTERM), then shuts down as configured.
 func (s *server) serve(ctx context.Context) error {
+	if f := s.cfg.CrashIfFile; f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read %s: %w", f, err)
+		}
+		if strings.TrimSpace(string(data)) == "true" {
+			return fmt.Errorf("%s says true: refusing to start", f)
+		}
+	}
 	if s.cfg.StartDelay > 0 {
 		s.log.Info("delaying start", "delay", s.cfg.StartDelay)
 		select {
@@ -167,6 +195,10 @@ func (s *server) serve(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if s.cfg.IgnoreSIGTERM {
+		s.log.Info("SIGTERM: ignored, still serving until killed")
+		return <-errc
 	}
 	if !s.cfg.Graceful {
 		s.log.Info("SIGTERM: exiting at once (graceful shutdown disabled)")

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -144,13 +146,48 @@ func TestUngracefulExitsAtOnce(t *testing.T) {
 	}
 }
 
+// The broken variants' knobs: an app that ignores SIGTERM keeps serving
+// and Ready until it is killed; a slow one answers late; a bad
+// configuration stops new processes from starting.
+func TestBrokenVariants(t *testing.T) {
+	base, cancel, done := start(t, config{Graceful: true, IgnoreSIGTERM: true})
+	cancel() // SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("readyz after an ignored SIGTERM = %d", code)
+	}
+	select {
+	case <-done:
+		t.Fatal("exited although SIGTERM is ignored")
+	default:
+	}
+
+	base, cancel, _ = start(t, config{Graceful: true, ResponseDelay: 200 * time.Millisecond})
+	defer cancel()
+	t0 := time.Now()
+	if code, _ := get(t, base+"/"); code != 200 || time.Since(t0) < 200*time.Millisecond {
+		t.Fatalf("slow variant answered %d after %s", code, time.Since(t0))
+	}
+
+	f := filepath.Join(t.TempDir(), "crash")
+	if err := os.WriteFile(f, []byte("true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := newServer(config{Addr: freeAddr(t), CrashIfFile: f}, slog.New(slog.NewTextHandler(io.Discard, nil))).serve(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "refusing to start") {
+		t.Fatalf("crash file: %v", err)
+	}
+}
+
 func TestConfigFromEnv(t *testing.T) {
-	env := map[string]string{"PORT": "9000", "START_DELAY": "8s", "GRACEFUL_SHUTDOWN": "false", "POD_NAME": "x"}
+	env := map[string]string{"PORT": "9000", "START_DELAY": "8s", "GRACEFUL_SHUTDOWN": "false", "POD_NAME": "x",
+		"IGNORE_SIGTERM": "true", "RESPONSE_DELAY": "600ms", "CRASH_IF_FILE": "/etc/x"}
 	cfg, err := configFromEnv(func(k string) string { return env[k] })
-	if err != nil || cfg.Addr != ":9000" || cfg.StartDelay != 8*time.Second || cfg.Graceful || cfg.DrainDelay != 5*time.Second {
+	if err != nil || cfg.Addr != ":9000" || cfg.StartDelay != 8*time.Second || cfg.Graceful || cfg.DrainDelay != 5*time.Second ||
+		!cfg.IgnoreSIGTERM || cfg.ResponseDelay != 600*time.Millisecond || cfg.CrashIfFile != "/etc/x" {
 		t.Fatalf("%+v %v", cfg, err)
 	}
-	for k, v := range map[string]string{"PORT": "0", "DRAIN_DELAY": "soon", "GRACEFUL_SHUTDOWN": "maybe", "MAX_WORK": "-1s"} {
+	for k, v := range map[string]string{"PORT": "0", "DRAIN_DELAY": "soon", "GRACEFUL_SHUTDOWN": "maybe", "MAX_WORK": "-1s", "IGNORE_SIGTERM": "sometimes"} {
 		if _, err := configFromEnv(func(q string) string {
 			if q == k {
 				return v

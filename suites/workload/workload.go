@@ -1,9 +1,8 @@
-package suites
+package workload
 
 import (
 	"bufio"
 	"bytes"
-	"embed"
 	"fmt"
 	"io/fs"
 	"os"
@@ -20,10 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
-)
 
-//go:embed workloads
-var bundled embed.FS
+	"github.com/chaosgate/chaosgate/suites/workloads"
+)
 
 // SampleWorkload is the name of the bundled sample workload.
 const SampleWorkload = "sample"
@@ -78,12 +76,12 @@ func LoadWorkload(dir, targetService string, targetPort int) (*Workload, error) 
 	var fsys fs.FS
 	source := dir
 	switch {
-	case dir == SampleWorkload:
-		sub, _ := fs.Sub(bundled, "workloads/"+SampleWorkload)
-		fsys = sub
-	case strings.HasPrefix(dir, "bundled:"):
+	case dir == SampleWorkload || strings.HasPrefix(dir, "bundled:"):
 		name := strings.TrimPrefix(dir, "bundled:")
-		sub, err := fs.Sub(bundled, "workloads/"+name)
+		if _, err := fs.Stat(workloads.FS, name); err != nil {
+			return nil, &ValidationError{Pos: dir, Msg: "no bundled workload " + name}
+		}
+		sub, err := fs.Sub(workloads.FS, name)
 		if err != nil {
 			return nil, err
 		}
@@ -293,6 +291,10 @@ func (w *Workload) pickTarget(service string, port int) error {
 			}
 			if dep.Spec.Selector == nil {
 				return &ValidationError{Pos: d.Pos, Field: "spec.selector", Msg: "missing"}
+			}
+			if dep.Spec.Replicas != nil && *dep.Spec.Replicas < 1 {
+				// nothing would serve the load, and no fault could hit anything
+				return &ValidationError{Pos: d.Pos, Field: "spec.replicas", Msg: fmt.Sprintf("%d: the target needs at least one replica", *dep.Spec.Replicas)}
 			}
 			w.Deployment = dep
 		}

@@ -1,10 +1,13 @@
-package suites
+package workload
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chaosgate/chaosgate/suites/workloads"
 )
 
 func writeWorkload(t *testing.T, files map[string]string) string {
@@ -46,7 +49,12 @@ spec:
 `
 
 func TestBundledWorkloadsAreValid(t *testing.T) {
-	for _, name := range []string{SampleWorkload, "bundled:broken-single-replica", "bundled:broken-no-readiness"} {
+	dirs, err := fs.ReadDir(workloads.FS, ".")
+	if err != nil || len(dirs) < 6 {
+		t.Fatalf("bundled workloads: %d, %v", len(dirs), err)
+	}
+	for _, d := range dirs {
+		name := "bundled:" + d.Name()
 		w, err := LoadWorkload(name, "", 0)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -90,6 +98,7 @@ func TestLoadWorkloadErrors(t *testing.T) {
 		{"unknown port", map[string]string{"a.yaml": dep + "---\n" + svc}, "", 8443, "--target-port: Service web has no port 8443"},
 		{"selects nothing", map[string]string{"a.yaml": dep + "---\n" + strings.Replace(svc, "{app: web}", "{app: other}", 1)}, "", 0, "selects no Deployment"},
 		{"kube-system", map[string]string{"a.yaml": strings.Replace(dep, "name: web\n", "name: web\n  namespace: kube-system\n", 1) + "---\n" + svc}, "", 0, "kube-system"},
+		{"zero replicas", map[string]string{"a.yaml": strings.Replace(dep, "replicas: 2", "replicas: 0", 1) + "---\n" + svc}, "", 0, "spec.replicas: 0"},
 		{"named port not declared", map[string]string{"a.yaml": dep + "---\n" + strings.Replace(svc, "targetPort: http", "targetPort: grpc", 1)}, "", 0, `named port "grpc"`},
 	}
 	for _, c := range cases {
@@ -102,5 +111,8 @@ func TestLoadWorkloadErrors(t *testing.T) {
 	}
 	if _, err := LoadWorkload("/does/not/exist", "", 0); err == nil {
 		t.Fatal("missing folder must fail")
+	}
+	if _, err := LoadWorkload("bundled:nope", "", 0); err == nil || !strings.Contains(err.Error(), "no bundled workload nope") {
+		t.Fatalf("unknown bundled workload: %v", err)
 	}
 }

@@ -1,0 +1,278 @@
+//go:build e2e
+
+// Package controls runs the chaosgate binary as users run it, against the
+// healthy sample workload and against deliberately broken variants of it
+// (the negative controls): a gate is only as good as its sensitivity, so
+// every check must be shown to fail on the real cluster.
+package controls
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/chaosgate/chaosgate/clusters"
+	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/reports"
+)
+
+func TestControls(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "chaosgate negative controls")
+}
+
+var (
+	bin     string
+	journal string
+)
+
+var _ = BeforeSuite(func() {
+	if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
+		Fail("Docker is not usable, so the gate's end-to-end specs cannot run: " + strings.TrimSpace(string(out)) +
+			"\nStart it with clusters/scripts/ensure-docker.sh (make test does).")
+	}
+	bin = filepath.Join(GinkgoT().TempDir(), "chaosgate")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/chaosgate").CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), string(out))
+	journal = GinkgoT().TempDir()
+})
+
+// gateRun is one run of `chaosgate run`.
+type gateRun struct {
+	code   int
+	output string
+	report reports.Report
+	dir    string
+}
+
+// when acts on a running gate: once a line of its output contains marker,
+// do runs (with the gate's process).
+type when struct {
+	marker string
+	do     func(ctx context.Context, p *os.Process)
+}
+
+func runGate(ctx context.Context, hook *when, args ...string) gateRun {
+	dir := filepath.Join(GinkgoT().TempDir(), "report")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"run", "--report-dir", dir, "--journal", journal}, args...)...)
+	cmd.Dir = "../.." // the repository root, where the sample app's source is
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	Expect(cmd.Start()).To(Succeed())
+	var out strings.Builder
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		fired := false
+		for sc.Scan() {
+			line := sc.Text()
+			out.WriteString(line + "\n")
+			GinkgoWriter.Println(line)
+			if hook != nil && !fired && strings.Contains(line, hook.marker) {
+				fired = true
+				go hook.do(ctx, cmd.Process)
+			}
+		}
+	}()
+	err := cmd.Wait()
+	pw.Close()
+	wg.Wait()
+	r := gateRun{output: out.String(), dir: dir}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			Fail(fmt.Sprintf("chaosgate died of %s", st.Signal()))
+		}
+	} else {
+		Expect(err).NotTo(HaveOccurred())
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "report.json")); err == nil {
+		Expect(json.Unmarshal(data, &r.report)).To(Succeed())
+	}
+	return r
+}
+
+func (r gateRun) check(id string) reports.Check {
+	for _, s := range r.report.Scenarios {
+		for _, c := range s.Checks {
+			if c.ID == id {
+				return c
+			}
+		}
+	}
+	Fail("no check " + id + " in the report")
+	return reports.Check{}
+}
+
+// flipCrashSwitch makes every pod started from now on crash at start.
+func flipCrashSwitch(ctx context.Context, _ *os.Process) {
+	defer GinkgoRecover()
+	c, err := clusters.Connect(clusters.DefaultName, "")
+	Expect(err).NotTo(HaveOccurred())
+	patch := []byte(`{"data":{"crash":"true"}}`)
+	_, err = c.Client.CoreV1().ConfigMaps("chaosgate").Patch(ctx, "sampleapp-switch", types.MergePatchType, patch, metav1.PatchOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	GinkgoWriter.Println("control: sampleapp-switch now says crash: true")
+}
+
+// interruptAfter sends SIGINT after d.
+func interruptAfter(d time.Duration) func(context.Context, *os.Process) {
+	return func(_ context.Context, p *os.Process) {
+		time.Sleep(d)
+		_ = p.Signal(os.Interrupt)
+	}
+}
+
+// short keeps a control run small: 30s of load, two kills.
+var short = []string{"--duration", "30s", "--kills", "2", "--kill-start", "8s", "--kill-interval", "10s"}
+
+// Each control is a workload (and, where the fault is the point, a
+// parameter), the checks that must fail on it, and the ones that must
+// still pass.
+var controls = []struct {
+	name     string
+	args     []string
+	hook     *when
+	failing  []string
+	passing  []string
+	describe string
+}{
+	{
+		name: "a single replica that starts in 3s", args: append([]string{"--workload", "bundled:broken-single-replica"}, short...),
+		failing: []string{"availability", "longest-failed-interval"}, passing: []string{"faults-took-effect", "load-rate"},
+	},
+	{
+		name: "no readiness probe, a slow start, no graceful shutdown", args: append([]string{"--workload", "bundled:broken-no-readiness"}, short...),
+		failing: []string{"availability"}, passing: []string{"faults-took-effect"},
+	},
+	{
+		name: "answers that take 700ms", args: []string{"--workload", "bundled:broken-slow", "--duration", "15s", "--kills", "1", "--kill-start", "5s"},
+		failing: []string{"latency-p99"}, passing: []string{"availability", "recovery-time", "faults-took-effect", "load-rate"},
+	},
+	{
+		name: "an app that ignores SIGTERM", args: append([]string{"--workload", "bundled:broken-ignores-sigterm"}, short...),
+		failing: []string{"faults-took-effect"}, passing: []string{"availability", "recovery-time"},
+	},
+	{
+		name: "replacement pods that crash-loop",
+		args: []string{"--workload", "bundled:broken-crashloop", "--duration", "40s", "--kills", "4", "--kill-start", "8s", "--kill-interval", "8s"},
+		hook: &when{marker: "[self-healing] load", do: flipCrashSwitch},
+		// once no pod serves, the fourth kill finds nothing to kill
+		failing: []string{"recovery-time", "availability", "faults-took-effect"}, passing: []string{"load-rate"},
+	},
+	{
+		name: "a load this machine cannot generate", args: []string{"--rate", "9000", "--request-timeout", "1s", "--duration", "12s", "--kills", "1", "--kill-start", "4s"},
+		failing: []string{"load-rate"},
+	},
+}
+
+var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, func() {
+	It("rejects bad input with exit 2 before touching the cluster", func(ctx SpecContext) {
+		for _, args := range [][]string{
+			{"--workload", "/does/not/exist"},
+			{"--rate", "0"},
+			{"--suites", "nope"},
+			{"--label-filter", "suite:nope"},
+			{"--kill-count", "1", "--kill-percent", "50"},
+			{"--kill-count", "4"},
+			{"--ports", "80-90"},
+			{"--workload", "suites/workloads/sample", "--target-service", "missing"},
+		} {
+			r := runGate(ctx, nil, args...)
+			Expect(r.code).To(Equal(2), "args %v: %s", args, r.output)
+			Expect(r.output).To(ContainSubstring("Nothing was deployed or injected"), "args %v", args)
+		}
+	})
+
+	It("passes the healthy sample workload, with Ginkgo's JUnit holding one case per check", func(ctx SpecContext) {
+		r := runGate(ctx, nil)
+		Expect(r.code).To(Equal(0), r.output)
+		Expect(r.report.Run.Status).To(Equal(reports.StatusPassed))
+		for _, f := range []string{"report.json", "junit.xml", "summary.md", "events.jsonl", "results-self-healing.jsonl"} {
+			st, err := os.Stat(filepath.Join(r.dir, f))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(st.Size()).To(BeNumerically(">", 0), f)
+		}
+		sc := r.report.Scenarios[0]
+		Expect(sc.Faults).To(HaveLen(5))
+		Expect(sc.Recoveries).To(HaveLen(5))
+		for _, f := range sc.Faults {
+			Expect(f.TookEffect).To(BeTrue(), "%+v", f)
+			Expect(f.EffectSeconds).To(BeNumerically(">", 0))
+		}
+		data, err := os.ReadFile(filepath.Join(r.dir, "junit.xml"))
+		Expect(err).NotTo(HaveOccurred())
+		var ju struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Suites   []struct {
+				Cases []struct {
+					Name string `xml:"name,attr"`
+				} `xml:"testcase"`
+			} `xml:"testsuite"`
+		}
+		Expect(xml.Unmarshal(data, &ju)).To(Succeed())
+		Expect(ju.Tests).To(Equal(len(sc.Checks)))
+		Expect(ju.Failures).To(Equal(0))
+		Expect(ju.Suites[0].Cases[0].Name).To(ContainSubstring("[It] self-healing under pod kills"))
+		AddReportEntry("healthy sample", r.output[strings.LastIndex(r.output, "Report:"):])
+	})
+
+	for _, c := range controls {
+		It(fmt.Sprintf("fails %s on %s (exit 1)", c.name, strings.Join(c.failing, ", ")), func(ctx SpecContext) {
+			r := runGate(ctx, c.hook, c.args...)
+			Expect(r.code).To(Equal(1), r.output)
+			Expect(r.report.Run.Status).To(Equal(reports.StatusFailed))
+			for _, id := range c.failing {
+				Expect(r.check(id).Passed).To(BeFalse(), "%s should fail: %s", id, r.check(id).Message())
+				Expect(r.output).To(ContainSubstring("FAIL: " + r.check(id).Name))
+			}
+			for _, id := range c.passing {
+				Expect(r.check(id).Passed).To(BeTrue(), "%s should pass: %s", id, r.check(id).Message())
+			}
+			// the run was judged: its measurements are in the report
+			sc := r.report.Scenarios[0]
+			Expect(sc.Timeline.Total).To(BeNumerically(">", 0))
+			Expect(sc.Faults).NotTo(BeEmpty())
+			AddReportEntry(c.name, r.output[strings.LastIndex(r.output, "Report:"):])
+		})
+	}
+
+	It("exits 130 when interrupted during setup", func(ctx SpecContext) {
+		r := runGate(ctx, &when{marker: "Running", do: interruptAfter(time.Second)})
+		Expect(r.code).To(Equal(130), r.output)
+		Expect(r.report.Run.Status).To(Equal(reports.StatusInterrupted))
+	})
+
+	It("exits 130 when interrupted under load, with every fault reverted and listed", func(ctx SpecContext) {
+		r := runGate(ctx, &when{marker: "[self-healing] load", do: interruptAfter(13 * time.Second)})
+		Expect(r.code).To(Equal(130), r.output)
+		Expect(r.report.Run.Status).To(Equal(reports.StatusInterrupted))
+		Expect(r.report.Scenarios).To(HaveLen(1))
+		Expect(r.report.Scenarios[0].Faults).NotTo(BeEmpty(), "an interrupted scenario's report must list its faults")
+		left, err := faults.Journal{Dir: journal}.Entries()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(left).To(BeEmpty())
+	})
+})

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"math"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/reports"
+)
+
+// Observation is everything a run saw; checks judge it.
+type Observation struct {
+	// Origin is the start of the load; End when observation stopped.
+	Origin, End time.Time
+	Timeline    *load.Timeline
+	Summary     load.Summary
+	TargetRate  float64
+	// Planned is how many injections the schedule held; Faults the events
+	// of those that were due, in schedule order.
+	Planned    int
+	Faults     []faults.Event
+	Recoveries []RecoveryResult
+	Pods       *PodHistory
+	Nodes      []NodeChange
+}
+
+// RecoveryResult is how the target came back from one fault.
+type RecoveryResult struct {
+	FaultID string
+	Issued  time.Time
+	// Applied is false when the fault never reached the cluster (nothing
+	// to hit, the API refused it): there is nothing to recover from.
+	Applied   bool
+	Recovered bool
+	At        time.Time
+}
+
+// Duration is the time from the fault to recovery.
+func (r RecoveryResult) Duration() time.Duration { return r.At.Sub(r.Issued) }
+
+// recoveries measures, for every applied fault, when the target was whole
+// again: the desired number of pods serving, not counting the fault's
+// victims (the pods it killed, or that ran on the nodes it hit). Victims
+// count as lost from the moment of the fault, so recovery never reads as
+// instant because the watch had not yet shown them go.
+func recoveries(h *PodHistory, evs []faults.Event) []RecoveryResult {
+	out := make([]RecoveryResult, 0, len(evs))
+	for _, e := range evs {
+		rr := RecoveryResult{FaultID: e.ID, Issued: e.Issued, Applied: e.Applied() && !e.Issued.IsZero()}
+		if rr.Applied {
+			victims := map[types.UID]bool{}
+			for _, t := range e.Targets {
+				switch t.Kind {
+				case "pod":
+					victims[types.UID(t.UID)] = true
+				case "node":
+					for _, uid := range h.PodsOn(t.Name, e.Issued) {
+						victims[uid] = true
+					}
+				}
+			}
+			rr.At, rr.Recovered = h.RecoveredAt(e.Issued, victims)
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+// fillReport turns the observation into the report's timeline, faults,
+// recoveries, replicas and nodes. It is pure, so the arithmetic is
+// unit-tested.
+func fillReport(sc *reports.Scenario, obs *Observation) {
+	sum := obs.Summary
+	const window = time.Second
+	sc.Timeline = reports.Timeline{
+		Total: sum.Total, OK: sum.OK, Failed: sum.Failed, Availability: sum.Availability,
+		TargetRate: obs.TargetRate, AchievedRate: round(sum.AchievedRate, 3),
+		LatencyMS:      latencyMS(sum.Latency),
+		LongestFailure: interval(sum.LongestFailure),
+		WindowSeconds:  window.Seconds(),
+	}
+	for _, iv := range sum.FailedIntervals {
+		sc.Timeline.FailedIntervals = append(sc.Timeline.FailedIntervals, interval(iv))
+	}
+	for _, e := range sum.TopErrors {
+		sc.Timeline.TopErrors = append(sc.Timeline.TopErrors, reports.ErrorCount{Message: e.Message, Count: e.Count})
+	}
+	for _, w := range obs.Timeline.Windows(window) {
+		sc.Timeline.Windows = append(sc.Timeline.Windows, reports.Window{T: w.Start.Seconds(), Total: w.Total, OK: w.OK,
+			Availability: w.Availability, P50MS: ms(w.P50), P99MS: ms(w.P99)})
+	}
+	for _, p := range obs.Pods.ReplicaSeries() {
+		sc.Replicas = append(sc.Replicas, reports.ReplicaPoint{T: offset(obs.Origin, p.At), Ready: p.Serving, Desired: p.Desired})
+	}
+	for _, n := range obs.Nodes {
+		sc.Nodes = append(sc.Nodes, reports.NodePoint{T: offset(obs.Origin, n.At), Node: n.Node, Ready: string(n.Ready), Schedulable: n.Schedulable})
+	}
+	sc.Faults = sc.Faults[:0]
+	for _, e := range obs.Faults {
+		f := reports.Fault{ID: e.ID, Kind: e.Kind, Description: e.Description, Issued: e.Issued, InEffect: e.InEffect,
+			Reverted: e.Reverted, Offset: offset(obs.Origin, e.Issued), TookEffect: e.TookEffect(),
+			Stage: e.Stage, Error: e.Error, RevertError: e.RevertError}
+		for _, t := range e.Targets {
+			f.Targets = append(f.Targets, t.String())
+		}
+		if e.TookEffect() {
+			f.EffectSeconds = round(e.EffectLatency().Seconds(), 3)
+		}
+		sc.Faults = append(sc.Faults, f)
+	}
+	sc.Recoveries = sc.Recoveries[:0]
+	for _, rr := range obs.Recoveries {
+		rc := reports.Recovery{FaultID: rr.FaultID, Issued: rr.Issued, Outcome: reports.NeverRecovered}
+		switch {
+		case !rr.Applied:
+			rc.Outcome = reports.NotApplicable
+		case rr.Recovered:
+			s := round(rr.Duration().Seconds(), 3)
+			rc.Outcome, rc.Recovered, rc.Seconds = reports.Recovered, rr.At, &s
+		}
+		sc.Recoveries = append(sc.Recoveries, rc)
+	}
+}
+
+func offset(origin, t time.Time) float64 { return round(t.Sub(origin).Seconds(), 3) }
+
+func latencyMS(q load.Quantiles) reports.Latency {
+	return reports.Latency{P50: ms(q.P50), P90: ms(q.P90), P95: ms(q.P95), P99: ms(q.P99), P999: ms(q.P999), Max: ms(q.Max)}
+}
+
+func interval(iv load.Interval) reports.Interval {
+	return reports.Interval{Start: round(iv.Start.Seconds(), 3), End: round(iv.End.Seconds(), 3), DurationSeconds: round(iv.Duration().Seconds(), 3), Failed: iv.Failed}
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
+
+func round(v float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(v*p) / p
+}

@@ -1,0 +1,338 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/reports"
+)
+
+// Outcome is what a run produced: the report section (checks evaluated)
+// and the raw observation behind it.
+type Outcome struct {
+	Report      *reports.Scenario
+	Observation *Observation
+}
+
+// Check returns the evaluated check with id, if the scenario has it.
+func (o *Outcome) Check(id string) (reports.Check, bool) {
+	if o == nil || o.Report == nil {
+		return reports.Check{}, false
+	}
+	for _, c := range o.Report.Checks {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return reports.Check{}, false
+}
+
+// InterruptedError says the run was stopped from outside (a signal, a
+// timeout) after its faults were reverted.
+type InterruptedError struct{ Cause error }
+
+func (e *InterruptedError) Error() string { return "interrupted: " + e.Cause.Error() }
+func (e *InterruptedError) Unwrap() error { return e.Cause }
+
+// Run runs the scenario once against env: preflight, observers, load and
+// the fault schedule in parallel, revert, settle, evaluate.
+//
+// The outcome is always returned, with as much as was observed. The error
+// is for what stops the run from judging the workload: invalid input, the
+// cluster or the disk failing, a panic, or an interruption
+// (*InterruptedError). Whatever the workload does, heal or not, is measured
+// and judged by the checks, never an error.
+func Run(ctx context.Context, env Env, sc Scenario) (out *Outcome, err error) {
+	started := time.Now()
+	rep := &reports.Scenario{
+		Name: sc.Name, Description: sc.Description, Labels: sc.Labels, Started: started, Status: reports.StatusRunning,
+		ResultsFile: "results-" + sc.Name + ".jsonl",
+		Load: reports.Load{Target: env.Target.URL, Rate: sc.Load.Rate, RampTo: sc.Load.RampTo, Method: env.Target.Method,
+			DurationSeconds: sc.Load.Duration.Seconds(), TimeoutSeconds: sc.Load.Timeout.Seconds(), KeepAlive: sc.Load.KeepAlive},
+	}
+	out = &Outcome{Report: rep}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("scenario %s panicked: %v\n%s", sc.Name, r, debug.Stack())
+		}
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		rep.Finish(time.Now())
+	}()
+	if env.Logger == nil {
+		env.Logger = slog.Default()
+	}
+	if env.Progress == nil {
+		env.Progress = io.Discard
+	}
+	if err := sc.Validate(); err != nil {
+		return out, err
+	}
+	if err := env.Target.validate(); err != nil {
+		return out, err
+	}
+	r := &run{env: env, sc: sc, rep: rep}
+	return out, r.run(ctx, out)
+}
+
+type run struct {
+	env Env
+	sc  Scenario
+	rep *reports.Scenario
+
+	pods  *PodObserver
+	nodes *NodeObserver
+	rec   *load.Recorder
+	// origin is the start of the load; every offset counts from it.
+	origin time.Time
+	ids    []string
+}
+
+func (r *run) run(ctx context.Context, out *Outcome) error {
+	env, sc := r.env, r.sc
+	// preflight: every fault is built and validated before anything runs
+	scheds := make([]faults.Schedule, len(sc.Steps))
+	for i, st := range sc.Steps {
+		f, err := st.Fault(env)
+		if err != nil {
+			return fmt.Errorf("step %d (%s): %w", i+1, st.Name, err)
+		}
+		if v, ok := f.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return fmt.Errorf("step %d (%s): %w", i+1, st.Name, err)
+			}
+		}
+		scheds[i] = faults.Schedule{Fault: f, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At}
+	}
+	if sc.EffectTimeout > 0 {
+		env.Injector.VerifyTimeout = sc.EffectTimeout
+	}
+	octx, stopObservers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopObservers()
+	r.pods = &PodObserver{Client: env.Client, Namespace: env.Target.Namespace, Selector: env.Target.Selector, Deployment: env.Target.Deployment}
+	if err := r.pods.Start(octx); err != nil {
+		return err
+	}
+	r.nodes = &NodeObserver{Client: env.Client}
+	if err := r.nodes.Start(octx); err != nil {
+		return err
+	}
+	if serving, desired := r.pods.Now(); desired == 0 || serving < desired {
+		return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve", env.Target.Namespace, env.Target.Deployment, serving, desired)
+	}
+
+	f, err := os.Create(filepath.Join(env.ReportDir, r.rep.ResultsFile))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r.origin = time.Now()
+	r.rec = load.NewRecorder(f, r.origin)
+	lopts := sc.LoadOptions(env.Target)
+	if env.Live != nil {
+		defer env.Live(r.status)()
+	}
+	steps := make([]string, 0, len(sc.Steps))
+	for _, s := range scheds {
+		steps = append(steps, fmt.Sprintf("%s, %d time(s) every %s from %s", s.Fault.Describe(), s.Times, s.Every, s.Start))
+	}
+	fmt.Fprintf(env.Progress, "[%s] load %d req/s for %s on %s %s; %s\n", sc.Name, sc.Load.Rate, sc.Load.Duration,
+		lopts.Method, env.Target.URL, strings.Join(steps, "; "))
+
+	// load and faults in parallel; a panic in either is an infrastructure
+	// error, raised only after everything was reverted
+	lctx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var loadErr error
+	faultErrs := make([]error, len(scheds))
+	ids := make([][]string, len(scheds))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := guard("load", func() error { return load.Run(lctx, lopts, r.rec) })
+		mu.Lock()
+		loadErr = err
+		mu.Unlock()
+	}()
+	for i, s := range scheds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got []string
+			err := guard("fault schedule", func() error {
+				var err error
+				got, err = s.Run(lctx, env.Injector, r.origin)
+				return err
+			})
+			mu.Lock()
+			ids[i], faultErrs[i] = got, err
+			mu.Unlock()
+			if err != nil && !errors.Is(err, context.Canceled) {
+				// the injector cannot guarantee its reverts: stop
+				stopLoad()
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	r.progress(ctx, done)
+
+	// faults still active are reverted here, so the report has their revert
+	// times; the caller's cleanup reverts whatever this could not
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+	defer cancel()
+	revertErr := env.Injector.RevertAll(rctx)
+	if revertErr != nil {
+		env.Logger.Error("revert failed", "err", revertErr)
+	}
+	for _, l := range ids {
+		r.ids = append(r.ids, l...)
+	}
+	if ctx.Err() != nil {
+		r.finish(out, false)
+		return &InterruptedError{Cause: ctx.Err()}
+	}
+	var errs []error
+	for _, e := range faultErrs {
+		if e != nil {
+			errs = append(errs, fmt.Errorf("fault injection: %w", e))
+		}
+	}
+	if loadErr != nil {
+		errs = append(errs, fmt.Errorf("load: %w", loadErr))
+	}
+	if revertErr != nil {
+		errs = append(errs, fmt.Errorf("revert: %w", revertErr))
+	}
+	if len(errs) > 0 {
+		r.finish(out, false)
+		return errors.Join(errs...)
+	}
+	// every verification ends within the effect timeout
+	if err := env.Injector.WaitVerified(ctx); err != nil {
+		r.finish(out, false)
+		return &InterruptedError{Cause: err}
+	}
+	if err := r.settle(ctx); err != nil {
+		r.finish(out, false)
+		return &InterruptedError{Cause: err}
+	}
+	r.finish(out, true)
+	return nil
+}
+
+// guard runs fn and turns a panic into an error.
+func guard(what string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s panicked: %v\n%s", what, p, debug.Stack())
+		}
+	}()
+	return fn()
+}
+
+// settle keeps the observers watching until the target has recovered from
+// every fault it was dealt, or the settle budget has passed.
+func (r *run) settle(ctx context.Context) error {
+	deadline := time.Now().Add(r.sc.Settle)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		obs := r.observe()
+		pending := 0
+		for _, rc := range obs.Recoveries {
+			if rc.Applied && !rc.Recovered {
+				pending++
+			}
+		}
+		if pending == 0 || !time.Now().Before(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// finish evaluates what was observed into the report. Checks are evaluated
+// only for a run that completed: a partial run is reported, not judged.
+func (r *run) finish(out *Outcome, judge bool) {
+	if r.rec == nil {
+		return
+	}
+	obs := r.observe()
+	out.Observation = obs
+	fillReport(r.rep, obs)
+	if judge {
+		for _, c := range r.sc.Checks {
+			r.rep.Checks = append(r.rep.Checks, c.Eval(obs))
+		}
+	}
+}
+
+// observe assembles the observation from the recorder, the injector and
+// the observers.
+func (r *run) observe() *Observation {
+	events := r.env.Injector.Events()
+	byID := map[string]faults.Event{}
+	for _, e := range events {
+		byID[e.ID] = e
+	}
+	obs := &Observation{
+		Origin: r.origin, End: time.Now(), Timeline: r.rec.Timeline(), Planned: r.sc.Planned(),
+		TargetRate: r.sc.LoadOptions(r.env.Target).TargetRate(), Pods: r.pods.History(), Nodes: r.nodes.Changes(),
+	}
+	obs.Summary = obs.Timeline.Summarize()
+	for _, id := range r.ids {
+		if e, ok := byID[id]; ok {
+			obs.Faults = append(obs.Faults, e)
+		}
+	}
+	obs.Recoveries = recoveries(obs.Pods, obs.Faults)
+	return obs
+}
+
+// status describes the run right now, for progress reports.
+func (r *run) status() string {
+	n, ok := r.rec.Counts()
+	serving, desired := r.pods.Now()
+	avail := 100.0
+	if n > 0 {
+		avail = 100 * float64(ok) / float64(n)
+	}
+	return fmt.Sprintf("scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed, %d/%d replicas serving, %d fault(s) active",
+		r.sc.Name, time.Since(r.origin).Seconds(), r.sc.Load.Duration, n, avail, n-ok, serving, desired, r.env.Injector.Active())
+}
+
+// progress prints a line every 5s until done.
+func (r *run) progress(ctx context.Context, done <-chan struct{}) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			<-done
+			return
+		case <-t.C:
+			fmt.Fprintf(r.env.Progress, "[%s] %s\n", r.sc.Name, r.status())
+		}
+	}
+}

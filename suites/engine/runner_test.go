@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/chaosgate/chaosgate/faults"
+)
+
+// fakeCluster is a fake clientset holding a 3-replica Deployment whose
+// "ReplicaSet" replaces every deleted pod after replaceAfter, Ready when
+// ready is true (false: the replacement crash-loops).
+func fakeCluster(t *testing.T, replaceAfter time.Duration, ready bool) *fake.Clientset {
+	t.Helper()
+	three := int32(3)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Replicas: &three}}
+	objs := []runtime.Object{dep}
+	for i := 0; i < 3; i++ {
+		objs = append(objs, fakePod(fmt.Sprintf("web-%d", i), true))
+	}
+	cs := fake.NewSimpleClientset(objs...)
+	var n atomic.Int64
+	cs.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		name := fmt.Sprintf("web-r%d", n.Add(1))
+		go func() {
+			p := fakePod(name, false)
+			_, _ = cs.CoreV1().Pods("ns").Create(context.Background(), p, metav1.CreateOptions{})
+			if !ready {
+				return
+			}
+			time.Sleep(replaceAfter)
+			p.Status.Conditions[0].Status = corev1.ConditionTrue
+			_, _ = cs.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+		}()
+		return false, nil, nil
+	})
+	return cs
+}
+
+func fakePod(name string, ready bool) *corev1.Pod {
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name), Labels: map[string]string{"app": "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-rs", UID: "rs", Controller: ptr(true)}}},
+		Spec:   corev1.PodSpec{NodeName: "w1"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func testEnv(t *testing.T, cs *fake.Clientset, url string) Env {
+	return Env{
+		Client: cs, ReportDir: t.TempDir(), Progress: io.Discard,
+		Injector: &faults.Injector{Journal: faults.Journal{Dir: t.TempDir()}, RunID: "t"},
+		Target:   Target{Namespace: "ns", Deployment: "web", Selector: "app=web", URL: url, Method: "GET"},
+	}
+}
+
+func killScenario(times int) Scenario {
+	return Scenario{
+		Name: "kills", Load: Load{Rate: 100, Duration: 3 * time.Second, Timeout: time.Second},
+		Steps: []Step{{Name: "kill", At: 500 * time.Millisecond, Every: 800 * time.Millisecond, Times: times,
+			Fault: func(env Env) (faults.Fault, error) {
+				return &faults.PodKill{Client: env.Client, Namespace: env.Target.Namespace, Selector: env.Target.Selector, Count: 1}, nil
+			}}},
+		Settle: 2 * time.Second, EffectTimeout: time.Second,
+		Checks: []Check{Availability(99), RecoveryWithin(time.Second, "kill"), FaultsTookEffect("kill"), LoadRate(.9), LatencyP99(time.Second)},
+	}
+}
+
+func server(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestRunJudgesAHealingWorkload(t *testing.T) {
+	srv := server(t)
+	cs := fakeCluster(t, 200*time.Millisecond, true)
+	out, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), killScenario(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := out.Report
+	for _, c := range rep.Checks {
+		if !c.Passed {
+			t.Errorf("%s", c.Message())
+		}
+	}
+	if len(rep.Faults) != 3 || len(rep.Recoveries) != 3 || rep.Recoveries[0].Seconds == nil {
+		t.Fatalf("faults %+v recoveries %+v", rep.Faults, rep.Recoveries)
+	}
+	if r := *rep.Recoveries[0].Seconds; r < .15 || r > .8 {
+		t.Fatalf("recovery %.3fs, want about 0.2s", r)
+	}
+	if len(rep.Replicas) < 3 || rep.Timeline.Total < 250 || rep.Status != "passed" {
+		t.Fatalf("replicas %v total %d status %s", rep.Replicas, rep.Timeline.Total, rep.Status)
+	}
+}
+
+// Replacements that never become Ready are the workload's failure: the run
+// completes, is judged, and the checks say so; it is not an error.
+func TestRunJudgesAWorkloadThatDoesNotHeal(t *testing.T) {
+	srv := server(t)
+	cs := fakeCluster(t, 0, false)
+	out, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), killScenario(3))
+	if err != nil {
+		t.Fatalf("a workload that does not heal is a breach, not an error: %v", err)
+	}
+	got := map[string]string{}
+	for _, c := range out.Report.Checks {
+		got[c.ID] = c.Message()
+	}
+	if !strings.HasPrefix(got[CheckRecovery], "FAIL") || !strings.Contains(got[CheckRecovery], "measured never") {
+		t.Fatalf("recovery: %s", got[CheckRecovery])
+	}
+	// 3 serving pods, 3 kills, no replacement ever Ready: the third kill
+	// still finds one, so every kill took effect; the verdict is recovery
+	if !strings.HasPrefix(got[CheckFaultsInEffect], "PASS") {
+		t.Fatalf("faults: %s", got[CheckFaultsInEffect])
+	}
+	if out.Report.Status != "failed" {
+		t.Fatalf("status %s", out.Report.Status)
+	}
+	// a fourth kill finds nothing that serves: a finding, reported
+	out, err = Run(context.Background(), testEnv(t, fakeCluster(t, 0, false), srv.URL+"/"), killScenario(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe, _ := out.Check(CheckFaultsInEffect)
+	if fe.Passed || !strings.Contains(fe.Detail, "no Ready pod") {
+		t.Fatalf("faults: %s", fe.Message())
+	}
+}
+
+// panicFault panics when planned.
+type panicFault struct{}
+
+func (panicFault) Kind() string                                   { return "panic" }
+func (panicFault) Describe() string                               { return "panics" }
+func (panicFault) Plan(context.Context) (faults.Injection, error) { panic("injected panic") }
+
+func TestRunTurnsPanicsIntoErrorsAndInterruptsIntoPartialReports(t *testing.T) {
+	srv := server(t)
+	sc := killScenario(1)
+	sc.Steps[0].Fault = func(Env) (faults.Fault, error) { return panicFault{}, nil }
+	out, err := Run(context.Background(), testEnv(t, fakeCluster(t, 0, true), srv.URL+"/"), sc)
+	if err == nil || !strings.Contains(err.Error(), "injected panic") || out.Report.Status != "error" {
+		t.Fatalf("err %v status %s", err, out.Report.Status)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	out, err = Run(ctx, testEnv(t, fakeCluster(t, 100*time.Millisecond, true), srv.URL+"/"), killScenario(3))
+	var ie *InterruptedError
+	if !errors.As(err, &ie) {
+		t.Fatalf("err %v", err)
+	}
+	// the report of an interrupted run still lists what happened
+	if len(out.Report.Faults) == 0 || out.Report.Timeline.Total == 0 || len(out.Report.Checks) != 0 {
+		t.Fatalf("partial report: %d faults, %d requests, %d checks", len(out.Report.Faults), out.Report.Timeline.Total, len(out.Report.Checks))
+	}
+}
+
+func TestRunRefusesATargetThatIsNotWhole(t *testing.T) {
+	srv := server(t)
+	cs := fakeCluster(t, 0, true)
+	p, _ := cs.CoreV1().Pods("ns").Get(context.Background(), "web-0", metav1.GetOptions{})
+	p.Status.Conditions[0].Status = corev1.ConditionFalse
+	_, _ = cs.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+	_, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), killScenario(1))
+	if err == nil || !strings.Contains(err.Error(), "2 of 3 replicas serve") {
+		t.Fatalf("err %v", err)
+	}
+}

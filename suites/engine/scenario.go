@@ -1,0 +1,181 @@
+// Package engine runs scenarios: load on a target, a fault schedule while
+// the load runs, observers of what the cluster did, and checks that judge
+// what was observed. A suite is a Scenario (data) plus the checks that
+// judge it; one runner does everything else: preflight, observers, load
+// and faults in parallel, reverts, settling, evaluation.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/reports"
+)
+
+// Target is the workload a scenario exercises.
+type Target struct {
+	Namespace string
+	// Deployment runs the pods behind the Service.
+	Deployment string
+	// Selector picks the target's pods (the Service's selector).
+	Selector string
+	// URL is where load goes (127.0.0.1, the exposed NodePort, the path).
+	URL string
+	// Method is the HTTP method of the load; default GET.
+	Method string
+}
+
+// Env is what a scenario runs against.
+type Env struct {
+	REST     *rest.Config
+	Client   kubernetes.Interface
+	Target   Target
+	Injector *faults.Injector
+	// ReportDir receives the raw per-request results.
+	ReportDir string
+	Progress  io.Writer
+	Logger    *slog.Logger
+	// Live, when set, is given a function that describes the run's state
+	// right now (for progress reports); it returns a function that detaches
+	// it.
+	Live func(status func() string) (detach func())
+}
+
+// Load is the load put on the target during a scenario.
+type Load struct {
+	Rate      int
+	RampTo    int
+	Duration  time.Duration
+	Timeout   time.Duration
+	KeepAlive bool
+	// SpreadSources opens connections from many loopback source
+	// addresses (see load.SpreadNetwork).
+	SpreadSources bool
+}
+
+// FaultBuilder makes a step's fault for the environment it will hit.
+type FaultBuilder func(Env) (faults.Fault, error)
+
+// Step is one entry of a fault schedule: Times injections of a fault, one
+// every Every from At (counted from the start of the load), each held for
+// Hold once in effect (faults the cluster heals, like pod kills, are not
+// held).
+type Step struct {
+	Name  string
+	Fault FaultBuilder
+	At    time.Duration
+	Every time.Duration
+	Times int
+	Hold  time.Duration
+}
+
+// Scenario is one run of load and faults and the checks that judge it.
+type Scenario struct {
+	// Name is the suite's name; it names the results file too.
+	Name        string
+	Description string
+	Labels      []string
+	Load        Load
+	Steps       []Step
+	// Settle bounds how long the observers keep watching after the load,
+	// for the target to recover from the last fault.
+	Settle time.Duration
+	// EffectTimeout bounds how long each fault may take to take effect.
+	EffectTimeout time.Duration
+	Checks        []Check
+}
+
+// Check judges one aspect of a run. Spec is the sentence its Ginkgo spec is
+// named by; Eval measures and compares.
+type Check struct {
+	ID   string
+	Spec string
+	Eval func(*Observation) reports.Check
+}
+
+// Planned is how many injections the schedule holds.
+func (s Scenario) Planned() int {
+	n := 0
+	for _, st := range s.Steps {
+		n += st.Times
+	}
+	return n
+}
+
+// LoadOptions is the load of the scenario against target.
+func (s Scenario) LoadOptions(t Target) load.Options {
+	return load.Options{Target: t.URL, Rate: s.Load.Rate, RampTo: s.Load.RampTo, Duration: s.Load.Duration,
+		Timeout: s.Load.Timeout, KeepAlive: s.Load.KeepAlive, Method: t.Method, SpreadSources: s.Load.SpreadSources}
+}
+
+// Validate checks the scenario's own consistency; errors name what is
+// wrong. It does not need a cluster.
+func (s Scenario) Validate() error {
+	var errs []error
+	if s.Name == "" || strings.ContainsAny(s.Name, "/\\ ") {
+		errs = append(errs, fmt.Errorf("scenario name %q: must be a non-empty word", s.Name))
+	}
+	if len(s.Checks) == 0 {
+		// a scenario that judges nothing would always pass
+		errs = append(errs, fmt.Errorf("scenario %s: no checks", s.Name))
+	}
+	seen := map[string]bool{}
+	for _, c := range s.Checks {
+		if c.ID == "" || c.Eval == nil || c.Spec == "" {
+			errs = append(errs, fmt.Errorf("scenario %s: check %q needs an id, a spec and an evaluation", s.Name, c.ID))
+		}
+		if seen[c.ID] {
+			errs = append(errs, fmt.Errorf("scenario %s: check %q twice", s.Name, c.ID))
+		}
+		seen[c.ID] = true
+	}
+	if s.Settle < 0 || s.EffectTimeout < 0 {
+		errs = append(errs, fmt.Errorf("scenario %s: settle and effect timeout must not be negative", s.Name))
+	}
+	for i, st := range s.Steps {
+		sched := faults.Schedule{Fault: placeholder{}, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At}
+		if st.Fault == nil {
+			errs = append(errs, fmt.Errorf("scenario %s: step %d has no fault", s.Name, i+1))
+		}
+		if err := sched.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("scenario %s: step %d: %w", s.Name, i+1, err))
+		}
+		if last := st.At + time.Duration(st.Times-1)*st.Every; st.Times > 0 && last >= s.Load.Duration {
+			errs = append(errs, fmt.Errorf("scenario %s: step %d: the last injection at %s comes after the load ends at %s", s.Name, i+1, last, s.Load.Duration))
+		}
+	}
+	// the load itself, against a stand-in target
+	o := s.LoadOptions(Target{URL: "http://127.0.0.1/"})
+	if err := o.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("scenario %s: load: %w", s.Name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// placeholder stands in for a step's fault when only the timing is
+// validated.
+type placeholder struct{ faults.Fault }
+
+// validateTarget checks what the runner needs of the target.
+func (t Target) validate() error {
+	u, err := url.Parse(t.URL)
+	switch {
+	case t.Namespace == "" || t.Deployment == "" || t.Selector == "":
+		return fmt.Errorf("target: namespace, deployment and selector are required")
+	case err != nil:
+		return fmt.Errorf("target URL %q: %w", t.URL, err)
+	case !load.IsLoopback(u.Hostname()):
+		return fmt.Errorf("target URL %q: load only goes to this machine", t.URL)
+	}
+	return nil
+}

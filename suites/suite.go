@@ -1,0 +1,100 @@
+// Package suites holds chaosgate's resilience suites and the gate that runs
+// them as a Ginkgo v2 suite: one Ordered container per suite (setup and
+// the scenario in BeforeAll, one It per check), selected by labels, judged
+// by Ginkgo.
+//
+// A suite is one short file: a Suite value whose Scenario function returns
+// the load, the fault schedule and the checks (see selfhealing.go). The
+// scenario engine (package engine) runs it; the workload package deploys
+// what it runs against.
+package suites
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chaosgate/chaosgate/suites/engine"
+	"github.com/chaosgate/chaosgate/suites/workload"
+)
+
+// Suite is one resilience suite.
+type Suite struct {
+	Name string
+	// Title is the container's text: what the suite puts the workload
+	// through.
+	Title string
+	// Labels besides "suite:NAME" (fault types, "disruptive").
+	Labels []string
+	// defaults sets the suite's own parameters to their defaults.
+	defaults func(p *Params)
+	// Flags declares the suite's own parameters.
+	Flags func(fs *flag.FlagSet, p *Params)
+	// Validate checks the parameters against the workload before anything
+	// is touched; errors name the flag at fault.
+	Validate func(p Params, w *workload.Workload) error
+	// Scenario is the suite's scenario for the parameters: load, fault
+	// schedule, checks.
+	Scenario func(p Params) engine.Scenario
+}
+
+// All lists the suites, in the order they run.
+var All = []Suite{selfHealing}
+
+// SuiteLabel is the label that selects a suite.
+func SuiteLabel(name string) string { return "suite:" + name }
+
+// CheckLabel is the label of a check's spec.
+func CheckLabel(id string) string { return "check:" + id }
+
+// Lookup returns the suite of that name.
+func Lookup(name string) (Suite, bool) {
+	for _, s := range All {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Suite{}, false
+}
+
+// Names lists the suites' names.
+func Names() []string {
+	out := make([]string, len(All))
+	for i, s := range All {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// LabelFilter turns --suites (comma-separated names, "all" or empty for
+// every suite) and --label-filter (Ginkgo's syntax, passed through) into
+// one Ginkgo label filter.
+func LabelFilter(suiteList, labelFilter string) (string, error) {
+	var parts []string
+	if suiteList != "" && suiteList != "all" {
+		var names []string
+		for _, n := range strings.Split(suiteList, ",") {
+			n = strings.TrimSpace(n)
+			if _, ok := Lookup(n); !ok {
+				return "", fmt.Errorf("--suites: unknown suite %q (known: %s)", n, strings.Join(Names(), ", "))
+			}
+			names = append(names, SuiteLabel(n))
+		}
+		parts = append(parts, "("+strings.Join(names, " || ")+")")
+	}
+	if f := strings.TrimSpace(labelFilter); f != "" {
+		parts = append(parts, "("+f+")")
+	}
+	return strings.Join(parts, " && "), nil
+}
+
+// Expected estimates how long a suite takes against a workload that heals:
+// its rollout and the wait for stable answers before, the load, and
+// the last recovery after. A workload that does not heal adds up to the
+// scenario's settle budget.
+func Expected(s Suite, p Params) (typical, worst time.Duration) {
+	sc := s.Scenario(p)
+	typical = 20*time.Second + sc.Load.Duration + 5*time.Second
+	return typical, typical + sc.Settle
+}

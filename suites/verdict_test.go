@@ -1,0 +1,183 @@
+package suites
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/suites/workload"
+)
+
+func it(check string, state types.SpecState) types.SpecReport {
+	return types.SpecReport{
+		LeafNodeType: types.NodeTypeIt, LeafNodeText: "checks " + check, State: state,
+		ContainerHierarchyTexts: []string{"self-healing under pod kills"}, ContainerHierarchyLabels: [][]string{{"suite:self-healing"}},
+		LeafNodeLabels: []string{"check:" + check},
+		Failure:        types.Failure{Message: "FAIL: " + check + " measured 1, threshold >= 2", FailureNodeContext: types.FailureNodeIsLeafNode},
+	}
+}
+
+func setupFailed(where types.NodeType, state types.SpecState) types.SpecReport {
+	s := it("availability", state)
+	s.Failure = types.Failure{Message: "setup: deployment chaosgate/app stopped progressing", FailureNodeContext: types.FailureNodeInContainer, FailureNodeType: where}
+	return s
+}
+
+func TestJudge(t *testing.T) {
+	passed := it("availability", types.SpecStatePassed)
+	cases := []struct {
+		name     string
+		specs    []types.SpecReport
+		reasons  []string
+		code     int
+		status   reports.Status
+		contains string
+	}{
+		{"every check passed", []types.SpecReport{passed, it("recovery-time", types.SpecStatePassed)}, nil, ExitPassed, reports.StatusPassed, ""},
+		{"a check failed its assertion", []types.SpecReport{passed, it("recovery-time", types.SpecStateFailed)}, nil, ExitBreached, reports.StatusFailed, "recovery-time measured"},
+		{"setup failed in BeforeAll", []types.SpecReport{setupFailed(types.NodeTypeBeforeAll, types.SpecStateFailed), it("p99", types.SpecStateSkipped)}, nil, ExitInfra, reports.StatusError, "BeforeAll"},
+		{"infrastructure wins over a breach", []types.SpecReport{it("a", types.SpecStateFailed), setupFailed(types.NodeTypeBeforeAll, types.SpecStateFailed)}, nil, ExitInfra, reports.StatusError, "stopped progressing"},
+		{"BeforeSuite failed", []types.SpecReport{{LeafNodeType: types.NodeTypeBeforeSuite, State: types.SpecStateFailed, Failure: types.Failure{Message: "setup: cluster: docker is not running"}}, it("a", types.SpecStateSkipped)}, nil, ExitInfra, reports.StatusError, "docker is not running"},
+		{"a revert failed in cleanup", []types.SpecReport{passed, setupFailed(types.NodeTypeCleanupAfterAll, types.SpecStateFailed)}, nil, ExitInfra, reports.StatusError, "DeferCleanup (All)"},
+		{"a panic in a check", []types.SpecReport{passed, it("b", types.SpecStatePanicked)}, nil, ExitInfra, reports.StatusError, "panicked"},
+		{"interrupted during setup", []types.SpecReport{{LeafNodeType: types.NodeTypeBeforeSuite, State: types.SpecStateInterrupted}}, []string{"Interrupted by User"}, ExitInterrupted, reports.StatusInterrupted, ""},
+		{"interrupted while a breach was found", []types.SpecReport{it("a", types.SpecStateFailed), it("b", types.SpecStateInterrupted)}, nil, ExitInterrupted, reports.StatusInterrupted, ""},
+		{"nothing judged", []types.SpecReport{it("a", types.SpecStateSkipped)}, nil, ExitInfra, reports.StatusError, "no check ran"},
+		{"suite timeout", []types.SpecReport{passed}, []string{"Suite Timeout Elapsed"}, ExitInfra, reports.StatusError, "Suite Timeout"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := Judge(types.Report{SpecReports: c.specs, SpecialSuiteFailureReasons: c.reasons})
+			if v.Code != c.code || v.Status != c.status {
+				t.Fatalf("code %d status %s, want %d %s (%+v)", v.Code, v.Status, c.code, c.status, v)
+			}
+			all := strings.Join(append(v.Breached, v.Errors...), "\n")
+			if !strings.Contains(all, c.contains) {
+				t.Fatalf("%q lacks %q", all, c.contains)
+			}
+		})
+	}
+}
+
+// Ginkgo decides: a check whose spec failed is failed in the report too.
+func TestMarkChecks(t *testing.T) {
+	scs := []reports.Scenario{{Name: "self-healing", Checks: []reports.Check{
+		reports.AtLeast("availability", "a", 100, 99, "%"), reports.AtLeast("recovery-time", "r", 1, 1, "s")}}}
+	scs[0].Finish(time.Now())
+	markChecks(scs, types.Report{SpecReports: []types.SpecReport{it("availability", types.SpecStatePassed), it("recovery-time", types.SpecStateFailed)}})
+	if !scs[0].Checks[0].Passed || scs[0].Checks[1].Passed || scs[0].Status != reports.StatusFailed {
+		t.Fatalf("%+v", scs[0])
+	}
+}
+
+func TestJUnitViewKeepsOneCasePerCheck(t *testing.T) {
+	r := types.Report{SpecReports: []types.SpecReport{
+		{LeafNodeType: types.NodeTypeBeforeSuite, State: types.SpecStatePassed},
+		it("a", types.SpecStatePassed), it("b", types.SpecStateFailed),
+		{LeafNodeType: types.NodeTypeAfterSuite, State: types.SpecStateFailed},
+	}}
+	v := junitView(r)
+	if len(v.SpecReports) != 3 || v.SpecReports[2].LeafNodeType != types.NodeTypeAfterSuite {
+		t.Fatalf("%+v", v.SpecReports)
+	}
+}
+
+func TestLabelFilter(t *testing.T) {
+	cases := []struct{ suites, filter, want, err string }{
+		{"all", "", "", ""},
+		{"", "", "", ""},
+		{"self-healing", "", "(suite:self-healing)", ""},
+		{"self-healing", "!check:latency-p99", "(suite:self-healing) && (!check:latency-p99)", ""},
+		{"all", "fault:pod-kill", "(fault:pod-kill)", ""},
+		{"self-healing,nope", "", "", `unknown suite "nope"`},
+	}
+	for _, c := range cases {
+		got, err := LabelFilter(c.suites, c.filter)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q %q: err %v", c.suites, c.filter, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q %q: %q %v, want %q", c.suites, c.filter, got, err, c.want)
+		}
+	}
+}
+
+func TestParamsFromFlagsAndValidation(t *testing.T) {
+	sample, err := workload.LoadWorkload("sample", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := workload.LoadWorkload("bundled:broken-single-replica", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		w    *workload.Workload
+		want string
+	}{
+		{nil, sample, ""},
+		{[]string{"--rate", "0"}, sample, "--rate 0"},
+		{[]string{"--path", "work"}, sample, "--path"},
+		{[]string{"--method", "BREW"}, sample, "--method"},
+		{[]string{"--rate", "20000", "--request-timeout", "20s"}, sample, "in flight"},
+		{[]string{"--fault-effect-timeout", "0s"}, sample, "--fault-effect-timeout"},
+		{[]string{"--kills", "7"}, sample, "the last kill"},
+		{[]string{"--kill-count", "2", "--kill-percent", "50"}, sample, "set exactly one"},
+		{[]string{"--kill-count", "4"}, sample, "has only 3 replica(s)"},
+		{[]string{"--kill-count", "2"}, single, "has only 1 replica(s)"},
+	}
+	for _, c := range cases {
+		p := DefaultParams()
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		p.RegisterFlags(fs)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		err := p.Validate()
+		if err == nil {
+			err = selfHealing.Validate(p, c.w)
+		}
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%v: %v", c.args, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+	}
+}
+
+// Every suite's scenario is valid with the defaults and has checks; every
+// check has a label-safe id.
+func TestSuitesAreWellFormed(t *testing.T) {
+	p := DefaultParams()
+	for _, s := range All {
+		sc := s.Scenario(p)
+		if err := sc.Validate(); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+		if sc.Name != s.Name {
+			t.Errorf("%s: scenario named %s", s.Name, sc.Name)
+		}
+		for _, c := range sc.Checks {
+			if _, err := types.ParseLabelFilter(CheckLabel(c.ID)); err != nil {
+				t.Errorf("%s: check id %q is not a usable label: %v", s.Name, c.ID, err)
+			}
+		}
+		if typical, worst := Expected(s, p); typical <= 0 || worst < typical {
+			t.Errorf("%s: expected %s..%s", s.Name, typical, worst)
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/e2e-framework/klient/wait"
+)
+
+const fieldManager = "chaosgate"
+
+// ManagedByLabel marks what chaosgate created, so it only ever deletes its
+// own namespaces.
+const ManagedByLabel = "app.kubernetes.io/managed-by"
+
+// UnmanagedNamespaceError is returned when the namespace exists but was not
+// created by chaosgate: wiping it for a clean slate could destroy someone's
+// work, so the caller must pick another one.
+type UnmanagedNamespaceError struct{ Namespace string }
+
+func (e *UnmanagedNamespaceError) Error() string {
+	return fmt.Sprintf("--namespace %s: the namespace exists and was not created by chaosgate (no %s=chaosgate label); chaosgate deletes and recreates its namespace for a clean slate, so choose another one", e.Namespace, ManagedByLabel)
+}
+
+// ResetNamespace gives a run a clean slate: objects an earlier run left (a
+// PDB, an HPA, pods of another version) must not leak into this one. A
+// namespace chaosgate created earlier is deleted and created again; one it
+// did not create is refused. Pods are force-deleted first so that a workload
+// that ignores SIGTERM does not hold the deletion for its grace period.
+func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace string, timeout time.Duration) error {
+	if namespace == "kube-system" || namespace == "default" || namespace == "kube-public" || namespace == "kube-node-lease" {
+		return &UnmanagedNamespaceError{Namespace: namespace}
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("get namespace %s: %w", namespace, err)
+	case ns.Labels[ManagedByLabel] != fieldManager:
+		return &UnmanagedNamespaceError{Namespace: namespace}
+	default:
+		zero := int64(0)
+		if err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pods in %s: %w", namespace, err)
+		}
+		if err := cs.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete namespace %s: %w", namespace, err)
+		}
+		err := wait.For(func(ctx context.Context) (bool, error) {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, nil
+		}, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
+		if err != nil {
+			return fmt.Errorf("namespace %s still terminating after %s: %w", namespace, timeout, err)
+		}
+	}
+	ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: map[string]string{ManagedByLabel: fieldManager}}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// ApplyError is a workload object the API server refused: a schema or
+// validation error in the user's manifest, named by its file position.
+type ApplyError struct {
+	Pos, Kind, Name string
+	Err             error
+}
+
+func (e *ApplyError) Error() string {
+	return fmt.Sprintf("%s: %s %s: %v", e.Pos, e.Kind, e.Name, e.Err)
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// Apply applies the workload into namespace with server-side apply, so
+// applying it again restores whatever a suite changed (an image, an
+// environment variable). With dryRun the API server validates every object
+// (schema, admission) and persists nothing: the gate does that before it
+// touches anything, so a bad manifest is an input error.
+func Apply(ctx context.Context, rc *rest.Config, w *Workload, namespace string, dryRun bool) error {
+	if namespace == "kube-system" {
+		return errors.New("refusing to deploy a workload into kube-system")
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	for _, o := range w.Objects {
+		gvk := o.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return &ApplyError{Pos: o.Pos, Kind: gvk.Kind, Name: o.GetName(), Err: fmt.Errorf("not served by this cluster: %w", err)}
+		}
+		obj := o.DeepCopy()
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			obj.SetNamespace(namespace)
+			ri = dyn.Resource(m.Resource).Namespace(namespace)
+		}
+		data, err := json.Marshal(obj.Object)
+		if err != nil {
+			return err
+		}
+		force := true
+		opts := metav1.PatchOptions{FieldManager: fieldManager, Force: &force}
+		if dryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		if _, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts); err != nil {
+			if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) {
+				return &ApplyError{Pos: o.Pos, Kind: gvk.Kind, Name: obj.GetName(), Err: err}
+			}
+			return fmt.Errorf("%s: apply %s %s: %w", o.Pos, gvk.Kind, obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// ExposedServiceName is the NodePort Service the gate creates in front of
+// the target, so user manifests need no changes.
+const ExposedServiceName = "chaosgate-target"
+
+// Expose creates (or updates) a NodePort Service selecting the target's pods
+// on the given nodePort, which must be one the cluster maps to 127.0.0.1.
+func Expose(ctx context.Context, cs kubernetes.Interface, w *Workload, namespace string, nodePort int) error {
+	target := w.Port.TargetPort
+	if target.Type == intstr.Int && target.IntVal == 0 {
+		target = intstr.FromInt32(w.Port.Port)
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: ExposedServiceName, Namespace: namespace, Labels: map[string]string{ManagedByLabel: fieldManager}},
+		Spec: corev1.ServiceSpec{
+			Type:                  corev1.ServiceTypeNodePort,
+			Selector:              w.Service.Spec.Selector,
+			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
+			Ports: []corev1.ServicePort{{
+				Name: "load", Protocol: corev1.ProtocolTCP, Port: w.Port.Port, TargetPort: target, NodePort: int32(nodePort),
+			}},
+		},
+	}
+	existing, err := cs.CoreV1().Services(namespace).Get(ctx, ExposedServiceName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
+	case err == nil:
+		existing.Spec.Selector, existing.Spec.Ports, existing.Spec.Type = svc.Spec.Selector, svc.Spec.Ports, svc.Spec.Type
+		_, err = cs.CoreV1().Services(namespace).Update(ctx, existing, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("expose target on node port %d: %w", nodePort, err)
+	}
+	return nil
+}
+
+// FreeNodePort returns the first port of [first, last] that no Service in
+// the cluster uses, except the gate's own Service in namespace (reused).
+func FreeNodePort(ctx context.Context, cs kubernetes.Interface, namespace string, first, last int) (int, error) {
+	svcs, err := cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	used := map[int]bool{}
+	for _, s := range svcs.Items {
+		for _, p := range s.Spec.Ports {
+			if p.NodePort == 0 {
+				continue
+			}
+			if s.Namespace == namespace && s.Name == ExposedServiceName {
+				return int(p.NodePort), nil
+			}
+			used[int(p.NodePort)] = true
+		}
+	}
+	for p := first; p <= last; p++ {
+		if !used[p] {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("every node port in %d-%d is in use", first, last)
+}
