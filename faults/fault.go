@@ -64,13 +64,14 @@ type Target struct {
 }
 
 func (t Target) String() string {
-	switch {
-	case t.Kind == "pod" && t.Node != "":
-		return fmt.Sprintf("pod %s/%s@%s", t.Namespace, t.Name, t.Node)
-	case t.Namespace != "":
-		return fmt.Sprintf("%s %s/%s", t.Kind, t.Namespace, t.Name)
+	s := t.Kind + " " + t.Name
+	if t.Namespace != "" {
+		s = fmt.Sprintf("%s %s/%s", t.Kind, t.Namespace, t.Name)
 	}
-	return t.Kind + " " + t.Name
+	if t.Node != "" {
+		s += "@" + t.Node
+	}
+	return s
 }
 
 func targetStrings(ts []Target) []string {
@@ -111,7 +112,9 @@ type Event struct {
 	// effect (zero if never); Reverted when it was undone.
 	Issued   time.Time `json:"issued"`
 	InEffect time.Time `json:"inEffect,omitzero"`
-	Reverted time.Time `json:"reverted,omitzero"`
+	// RevertIssued is when the revert began; Reverted when it was verified.
+	RevertIssued time.Time `json:"revertIssued,omitzero"`
+	Reverted     time.Time `json:"reverted,omitzero"`
 	// Stage and Error say where and how the injection went wrong, if it
 	// did: "plan" (nothing to hit), "apply", or "verify" (not observed in
 	// effect in time).

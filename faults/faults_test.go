@@ -24,7 +24,7 @@ func pod(ns, name string, lbl map[string]string, phase corev1.PodPhase) *corev1.
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: lbl, UID: types.UID("uid-" + name),
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: "uid-rs", Controller: ptr(true)}}},
-		Spec:   corev1.PodSpec{NodeName: "w1"},
+		Spec:   corev1.PodSpec{NodeName: "w1", Containers: []corev1.Container{{Name: "app"}}},
 		Status: corev1.PodStatus{Phase: phase},
 	}
 	if phase == corev1.PodRunning {
@@ -199,35 +199,6 @@ func TestPodKillForcedVerifiesByReplacement(t *testing.T) {
 	}
 }
 
-// fakeDocker tracks container states.
-type fakeDocker struct {
-	mu      sync.Mutex
-	running map[string]bool
-	calls   []string
-}
-
-func (f *fakeDocker) Stop(_ context.Context, c string, kill bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "stop "+c)
-	f.running[c] = false
-	return nil
-}
-
-func (f *fakeDocker) Start(_ context.Context, c string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "start "+c)
-	f.running[c] = true
-	return nil
-}
-
-func (f *fakeDocker) Running(_ context.Context, c string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.running[c], nil
-}
-
 func TestJournalRoundTrip(t *testing.T) {
 	j := Journal{Dir: t.TempDir()}
 	e := Entry{ID: "run1-node-stop-1", Kind: "node-stop", Created: time.Now(), State: json.RawMessage(`{"nodes":["w2"]}`)}
@@ -253,37 +224,35 @@ func TestJournalRoundTrip(t *testing.T) {
 }
 
 func TestInjectorJournalsBeforeApplyAndRecoverReverts(t *testing.T) {
-	d := &fakeDocker{running: map[string]bool{"c-worker": true, "c-worker2": true}}
+	k := newFakeKind(t, "c-worker", "c-worker2")
+	k.addPod(pod("d", "web-a", map[string]string{"app": "web"}, corev1.PodRunning)) // on w1, not a worker of this cluster
 	j := Journal{Dir: t.TempDir()}
+	var mu sync.Mutex
 	var seen []Event
-	in := &Injector{Journal: j, RunID: "r1", Cluster: "c", Observe: func(e Event) { seen = append(seen, e) }}
-	ns := &NodeStop{Docker: &journalCheckingDocker{fakeDocker: d, j: j, t: t}, Candidates: []string{"c-worker", "c-worker2"}, Count: 1, Rand: rand.New(rand.NewPCG(3, 3))}
+	in := &Injector{Journal: j, RunID: "r1", Cluster: "c", VerifyTimeout: 5 * time.Second,
+		Observe: func(e Event) { mu.Lock(); seen = append(seen, e); mu.Unlock() }}
+	ns := &NodeShutdown{Docker: &journalCheckingDocker{fakeKind: k, j: j}, Client: k.cs, Node: "c-worker2"}
 	id, err := in.Inject(context.Background(), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ok, err := in.AwaitEffect(context.Background(), id); !ok || err != nil {
+		t.Fatalf("not in effect: %v %+v", err, in.Events())
+	}
 	evs := in.Events()
-	if len(evs) != 1 || evs[0].Issued.IsZero() {
+	if len(evs) != 1 || evs[0].Issued.After(evs[0].InEffect) || evs[0].Targets[0].Name != "c-worker2" {
 		t.Fatalf("event = %+v", evs)
 	}
-	if _, err := in.AwaitEffect(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
-	evs = in.Events()
-	if len(evs) != 1 || !evs[0].TookEffect() || evs[0].Issued.After(evs[0].InEffect) {
-		t.Fatalf("event = %+v", evs)
-	}
-	victim := evs[0].Targets[0].Name
-	if d.running[victim] {
-		t.Fatal("victim still running")
+	if k.ready("c-worker2") == corev1.ConditionTrue || k.running["c-worker2"] {
+		t.Fatal("node still up")
 	}
 	// simulate a crash: a new process finds the journal and recovers
-	done, err := Journal{Dir: j.Dir}.Recover(context.Background(), Reverters(d))
-	if err != nil || len(done) != 1 || done[0].ID != id {
+	done, err := Journal{Dir: j.Dir}.Recover(context.Background(), Reverters(k, k.cs), nil)
+	if err != nil || len(done) != 1 || done[0].Entry.ID != id || done[0].Discarded {
 		t.Fatalf("recover = %+v, %v", done, err)
 	}
-	if !d.running[victim] {
-		t.Fatal("recover did not start the node again")
+	if !k.running["c-worker2"] || k.ready("c-worker2") != corev1.ConditionTrue {
+		t.Fatal("recover did not bring the node back Ready")
 	}
 	if left, _ := j.Entries(); len(left) != 0 {
 		t.Fatalf("journal not emptied: %v", left)
@@ -292,6 +261,8 @@ func TestInjectorJournalsBeforeApplyAndRecoverReverts(t *testing.T) {
 	if err := in.RevertAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(seen) < 3 {
 		t.Fatalf("observer saw %d updates", len(seen))
 	}
@@ -300,9 +271,8 @@ func TestInjectorJournalsBeforeApplyAndRecoverReverts(t *testing.T) {
 // journalCheckingDocker fails the test if a node is stopped before the
 // journal holds the fault.
 type journalCheckingDocker struct {
-	*fakeDocker
+	*fakeKind
 	j Journal
-	t *testing.T
 }
 
 func (d *journalCheckingDocker) Stop(ctx context.Context, c string, kill bool) error {
@@ -310,58 +280,87 @@ func (d *journalCheckingDocker) Stop(ctx context.Context, c string, kill bool) e
 	if len(entries) != 1 {
 		d.t.Errorf("stop before journal entry (entries=%d)", len(entries))
 	}
-	return d.fakeDocker.Stop(ctx, c, kill)
+	return d.fakeKind.Stop(ctx, c, kill)
 }
 
-func TestRecoverReportsUnknownKindsAndKeepsThem(t *testing.T) {
+func TestRecoverScopesKeepsAndDiscards(t *testing.T) {
+	k := newFakeKind(t, "c-worker")
 	j := Journal{Dir: t.TempDir()}
-	_ = j.Add(Entry{ID: "x-1", Kind: "mystery", Created: time.Now()})
+	state := json.RawMessage(`{"node":"c-worker"}`)
+	gone := json.RawMessage(`{"node":"old-worker"}`)
+	k.gone["old-worker"] = true
+	now := time.Now()
+	_ = j.Add(Entry{ID: "x-1", Kind: "mystery", Cluster: "c", Created: now})
+	_ = j.Add(Entry{ID: "x-2", Kind: "node-shutdown", Cluster: "other", Created: now.Add(time.Second), State: state})
+	_ = j.Add(Entry{ID: "x-3", Kind: "node-shutdown", Cluster: "c", Created: now.Add(2 * time.Second), State: gone})
 	_ = os.WriteFile(filepath.Join(j.Dir, "broken.json"), []byte("{"), 0o644)
-	done, err := j.Recover(context.Background(), Reverters(&fakeDocker{running: map[string]bool{}}))
-	if len(done) != 0 || err == nil || !strings.Contains(err.Error(), "mystery") || !strings.Contains(err.Error(), "broken.json") {
-		t.Fatalf("done=%v err=%v", done, err)
+	done, err := j.Recover(context.Background(), Reverters(k, k.cs), func(e Entry) bool { return e.Cluster == "c" })
+	if err == nil || !strings.Contains(err.Error(), "mystery") || !strings.Contains(err.Error(), "broken.json") {
+		t.Fatalf("err=%v", err)
 	}
-	if left, _ := j.Entries(); len(left) != 1 {
-		t.Fatal("an entry that could not be reverted must stay in the journal")
+	// the gone target is discarded, the other cluster's entry untouched,
+	// the unknown kind kept
+	if len(done) != 1 || done[0].Entry.ID != "x-3" || !done[0].Discarded || !strings.Contains(done[0].Reason, "no longer exists") {
+		t.Fatalf("done=%+v", done)
+	}
+	left, _ := j.Entries()
+	var ids []string
+	for _, e := range left {
+		ids = append(ids, e.ID)
+	}
+	if strings.Join(ids, ",") != "x-1,x-2" {
+		t.Fatalf("left %v", ids)
+	}
+	if calls := strings.Join(k.calls, ","); strings.Contains(calls, "c-worker") {
+		t.Fatalf("another cluster's node was touched: %s", calls)
+	}
+	if dropped, _ := j.Discard(func(e Entry) bool { return e.Cluster == "other" }); len(dropped) != 1 || dropped[0].ID != "x-2" {
+		t.Fatalf("discard %+v", dropped)
 	}
 }
 
 func TestScheduleRunsAndRevertsEachInjection(t *testing.T) {
-	d := &fakeDocker{running: map[string]bool{"c-worker": true}}
-	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r"}
-	s := Schedule{Fault: &NodeStop{Docker: d, Candidates: []string{"c-worker"}, Count: 1}, Every: 20 * time.Millisecond, Times: 3, Hold: 5 * time.Millisecond}
+	k := newFakeKind(t, "c-worker")
+	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r", VerifyTimeout: 5 * time.Second}
+	s := Schedule{Fault: &NodeShutdown{Docker: k, Client: k.cs, Node: "c-worker"}, Every: 20 * time.Millisecond, Times: 3, Hold: 5 * time.Millisecond}
 	ids, err := s.Run(context.Background(), in, time.Now())
 	if err != nil || len(ids) != 3 {
 		t.Fatalf("ids=%v err=%v", ids, err)
 	}
-	if got := strings.Join(d.calls, ","); got != "stop c-worker,start c-worker,stop c-worker,start c-worker,stop c-worker,start c-worker" {
+	var stopStart []string
+	for _, c := range k.calls {
+		if strings.HasPrefix(c, "stop") || strings.HasPrefix(c, "start") {
+			stopStart = append(stopStart, c)
+		}
+	}
+	if got := strings.Join(stopStart, ","); got != "stop c-worker,start c-worker,stop c-worker,start c-worker,stop c-worker,start c-worker" {
 		t.Fatalf("calls = %s", got)
 	}
 	for _, e := range in.Events() {
-		if e.Reverted.IsZero() || e.Reverted.Before(e.InEffect) {
+		if !e.TookEffect() || e.Reverted.IsZero() || e.Reverted.Before(e.InEffect) {
 			t.Fatalf("event %+v", e)
 		}
 	}
 }
 
 func TestScheduleCancelLeavesActiveFaultForRevertAll(t *testing.T) {
-	d := &fakeDocker{running: map[string]bool{"c-worker": true}}
+	k := newFakeKind(t, "c-worker")
 	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r"}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := Schedule{Fault: &NodeStop{Docker: d, Candidates: []string{"c-worker"}, Count: 1}, Times: 1, Hold: time.Hour}
-	time.AfterFunc(50*time.Millisecond, cancel)
+	s := Schedule{Fault: &NodeShutdown{Docker: k, Client: k.cs, Node: "c-worker"}, Times: 1, Hold: time.Hour}
+	time.AfterFunc(200*time.Millisecond, cancel)
 	_, err := s.Run(ctx, in, time.Now())
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	if d.running["c-worker"] {
+	if k.running["c-worker"] {
 		t.Fatal("node should still be stopped before RevertAll")
 	}
 	if err := in.RevertAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !d.running["c-worker"] {
-		t.Fatal("RevertAll did not start the node")
+	if !k.running["c-worker"] || k.ready("c-worker") != corev1.ConditionTrue {
+		t.Fatal("RevertAll did not bring the node back")
 	}
 	if left, _ := in.Journal.Entries(); len(left) != 0 {
 		t.Fatal("journal not emptied")
@@ -369,18 +368,11 @@ func TestScheduleCancelLeavesActiveFaultForRevertAll(t *testing.T) {
 }
 
 func TestScheduleValidate(t *testing.T) {
-	f := &NodeStop{}
+	f := &NodeShutdown{}
 	for _, s := range []Schedule{{}, {Fault: f, Times: 0}, {Fault: f, Times: 2}, {Fault: f, Times: 2, Every: time.Second, Hold: time.Second}} {
 		if err := s.Validate(); err == nil {
 			t.Errorf("%+v must be invalid", s)
 		}
-	}
-}
-
-func TestNodeStopRefusesControlPlane(t *testing.T) {
-	n := &NodeStop{Candidates: []string{"c-control-plane"}, Count: 1}
-	if err := n.Validate(); err == nil {
-		t.Fatal("control plane must be refused")
 	}
 }
 
@@ -447,31 +439,24 @@ func TestInjectorRecordsFindingsAndSurvivesPanics(t *testing.T) {
 	}
 }
 
-// orderDocker records the order in which nodes are started again.
-type orderDocker struct {
-	fakeDocker
-	started []string
-}
-
-func (o *orderDocker) Start(ctx context.Context, c string) error {
-	o.mu.Lock()
-	o.started = append(o.started, c)
-	o.mu.Unlock()
-	return o.fakeDocker.Start(ctx, c)
-}
-
 func TestRevertAllGoesNewestFirst(t *testing.T) {
-	d := &orderDocker{fakeDocker: fakeDocker{running: map[string]bool{"w1": true, "w2": true, "w3": true}}}
+	k := newFakeKind(t, "w1", "w2", "w3")
 	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r"}
 	for _, n := range []string{"w1", "w2", "w3"} {
-		if _, err := in.Inject(context.Background(), &NodeStop{Docker: d, Candidates: []string{n}, Count: 1}); err != nil {
+		if _, err := in.Inject(context.Background(), &NodeShutdown{Docker: k, Client: k.cs, Node: n}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := in.RevertAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(d.started, ","); got != "w3,w2,w1" {
+	var starts []string
+	for _, c := range k.calls {
+		if n, ok := strings.CutPrefix(c, "start "); ok {
+			starts = append(starts, n)
+		}
+	}
+	if got := strings.Join(starts, ","); got != "w3,w2,w1" {
 		t.Fatalf("revert order %s", got)
 	}
 }
@@ -485,7 +470,7 @@ func TestConcurrentSchedules(t *testing.T) {
 		objs = append(objs, pod("d", fmt.Sprintf("web-%02d", i), app, corev1.PodRunning))
 	}
 	cs := fake.NewSimpleClientset(objs...)
-	d := &fakeDocker{running: map[string]bool{"w1": true, "w2": true}}
+	k := newFakeKind(t, "w1", "w2")
 	var mu sync.Mutex
 	seen := 0
 	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r", VerifyTimeout: time.Second,
@@ -494,8 +479,8 @@ func TestConcurrentSchedules(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, s := range []Schedule{
 		{Fault: &PodKill{Client: cs, Namespace: "d", Selector: "app=web", Count: 1}, Every: 5 * time.Millisecond, Times: 10},
-		{Fault: &NodeStop{Docker: d, Candidates: []string{"w1"}, Count: 1}, Every: 20 * time.Millisecond, Times: 3, Hold: time.Millisecond},
-		{Fault: &NodeStop{Docker: d, Candidates: []string{"w2"}, Count: 1}, Every: 20 * time.Millisecond, Times: 3, Start: 3 * time.Millisecond},
+		{Fault: &NodeShutdown{Docker: k, Client: k.cs, Node: "w1"}, Every: 20 * time.Millisecond, Times: 3, Hold: time.Millisecond},
+		{Fault: &NodeShutdown{Docker: k, Client: k.cs, Node: "w2"}, Every: 20 * time.Millisecond, Times: 3, Start: 3 * time.Millisecond},
 	} {
 		wg.Add(1)
 		go func() {
@@ -523,11 +508,11 @@ func TestConcurrentSchedules(t *testing.T) {
 		t.Fatalf("%d events, %d active", len(evs), in.Active())
 	}
 	for _, e := range evs {
-		if e.Kind == "node-stop" && (!e.TookEffect() || e.Reverted.IsZero()) {
-			t.Fatalf("node stop %+v", e)
+		if e.Kind == "node-shutdown" && (!e.TookEffect() || e.Reverted.IsZero()) {
+			t.Fatalf("node shutdown %+v", e)
 		}
 	}
-	if !d.running["w1"] || !d.running["w2"] {
+	if !k.running["w1"] || !k.running["w2"] {
 		t.Fatal("a node was left stopped")
 	}
 }

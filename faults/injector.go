@@ -72,6 +72,12 @@ func (in *Injector) update(x *injected, fn func(*Event)) {
 // The error is for what leaves the injector unable to guarantee a revert
 // (the journal cannot be written), and for a cancelled ctx.
 func (in *Injector) Inject(ctx context.Context, f Fault) (string, error) {
+	return in.InjectWithin(ctx, f, in.VerifyTimeout)
+}
+
+// InjectWithin is Inject with its own bound on waiting for the effect (a
+// node takes about a minute to be marked NotReady; a pod kill seconds).
+func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout time.Duration) (string, error) {
 	in.mu.Lock()
 	in.seq++
 	seq := in.seq
@@ -120,7 +126,7 @@ func (in *Injector) Inject(ctx context.Context, f Fault) (string, error) {
 		in.update(x, func(e *Event) { e.Stage, e.Error = StageApply, err.Error() })
 		return id, nil
 	}
-	timeout := in.VerifyTimeout
+	timeout := verifyTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
@@ -224,6 +230,11 @@ func (in *Injector) Revert(ctx context.Context, id string) error {
 		stop()
 		<-x.verified
 	}
+	in.update(x, func(e *Event) {
+		if e.RevertIssued.IsZero() {
+			e.RevertIssued = time.Now()
+		}
+	})
 	if err := inj.Revert(ctx); err != nil {
 		in.update(x, func(e *Event) { e.RevertError = err.Error() })
 		return fmt.Errorf("revert %s: %w", id, err)
@@ -234,7 +245,11 @@ func (in *Injector) Revert(ctx context.Context, id string) error {
 	in.mu.Lock()
 	x.active = false
 	in.mu.Unlock()
-	in.logger().Info("fault reverted", "id", id)
+	if x.selfHealing {
+		in.logger().Debug("fault left to the cluster to heal", "id", id)
+	} else {
+		in.logger().Info("fault reverted", "id", id)
+	}
 	in.update(x, func(e *Event) { e.Reverted, e.RevertError = time.Now(), "" })
 	return nil
 }
@@ -296,6 +311,9 @@ type Schedule struct {
 	Hold  time.Duration
 	// Start delays the first injection.
 	Start time.Duration
+	// EffectTimeout bounds waiting for each injection's effect; zero uses
+	// the injector's VerifyTimeout.
+	EffectTimeout time.Duration
 }
 
 // Validate checks the schedule before anything is injected.
@@ -338,7 +356,11 @@ func (s Schedule) Run(ctx context.Context, in *Injector, origin time.Time) ([]st
 		if err := sleepUntil(ctx, origin.Add(s.Start+time.Duration(i)*s.Every)); err != nil {
 			return ids, err
 		}
-		id, err := in.Inject(ctx, s.Fault)
+		timeout := s.EffectTimeout
+		if timeout <= 0 {
+			timeout = in.VerifyTimeout
+		}
+		id, err := in.InjectWithin(ctx, s.Fault, timeout)
 		if id != "" {
 			ids = append(ids, id)
 		}

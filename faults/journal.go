@@ -123,31 +123,70 @@ func (j Journal) Entries() ([]Entry, error) {
 	return out, errors.Join(errs...)
 }
 
-// Reverter undoes a journaled fault from its stored state.
+// Reverter undoes a journaled fault from its stored state. It returns a
+// *TargetGoneError when the target no longer exists.
 type Reverter func(ctx context.Context, e Entry) error
 
-// Recover reverts every journaled fault with the reverter registered for
-// its kind and removes the entries that were reverted. It returns the
-// entries it reverted and an error naming each one it could not.
-func (j Journal) Recover(ctx context.Context, reverters map[string]Reverter) ([]Entry, error) {
+// Outcome is what Recover did with one entry.
+type Outcome struct {
+	Entry Entry
+	// Discarded is true when the target no longer existed: nothing was
+	// reverted, and the entry was removed.
+	Discarded bool
+	Reason    string
+}
+
+// Recover reverts the journaled faults for which keep returns true (nil:
+// all), newest first, with the reverter registered for each kind, and
+// removes the entries it reverted or found nothing left to revert for (the
+// target is gone). It returns what it did and an error naming each entry
+// it could not revert; those stay in the journal.
+func (j Journal) Recover(ctx context.Context, reverters map[string]Reverter, keep func(Entry) bool) ([]Outcome, error) {
 	entries, listErr := j.Entries()
-	var done []Entry
+	var done []Outcome
 	errs := []error{listErr}
-	for _, e := range entries {
+	for k := len(entries) - 1; k >= 0; k-- {
+		e := entries[k]
+		if keep != nil && !keep(e) {
+			continue
+		}
 		rev, ok := reverters[e.Kind]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: no reverter for fault kind %q", e.ID, e.Kind))
 			continue
 		}
+		out := Outcome{Entry: e}
 		if err := rev(ctx, e); err != nil {
-			errs = append(errs, fmt.Errorf("%s (%s): %w", e.ID, e.Description, err))
-			continue
+			var gone *TargetGoneError
+			if !errors.As(err, &gone) {
+				errs = append(errs, fmt.Errorf("%s (%s): %w", e.ID, e.Description, err))
+				continue
+			}
+			out.Discarded, out.Reason = true, gone.Error()
 		}
 		if err := j.Remove(e.ID); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		done = append(done, e)
+		done = append(done, out)
 	}
 	return done, errors.Join(errs...)
+}
+
+// Discard removes the entries for which match returns true without
+// reverting anything (their cluster is gone), and returns them.
+func (j Journal) Discard(match func(Entry) bool) ([]Entry, error) {
+	entries, err := j.Entries()
+	var out []Entry
+	for _, e := range entries {
+		if !match(e) {
+			continue
+		}
+		if rerr := j.Remove(e.ID); rerr != nil {
+			err = errors.Join(err, rerr)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, err
 }

@@ -372,3 +372,19 @@ func TestSpreadSources(t *testing.T) {
 		t.Fatalf("sources %s %s %s", source(0), source(65533), source(65534))
 	}
 }
+
+func TestBurstEnd(t *testing.T) {
+	// failures at 1.0, 1.4, 2.2 (within 1s of each other), then 4.0
+	tl := build([3]int{500, 5, 1}, [3]int{1000, 5, 0}, [3]int{1200, 5, 1}, [3]int{1400, 5, 0}, [3]int{2200, 5, 0},
+		[3]int{3000, 5, 1}, [3]int{4000, 5, 0})
+	cases := []struct{ from, want time.Duration }{
+		{900 * time.Millisecond, 2200 * time.Millisecond},
+		{2500 * time.Millisecond, 2500 * time.Millisecond}, // the next failure is 1.5s away
+		{3500 * time.Millisecond, 4000 * time.Millisecond},
+	}
+	for _, c := range cases {
+		if got := tl.BurstEnd(c.from, time.Second); got != c.want {
+			t.Errorf("from %s: %s, want %s", c.from, got, c.want)
+		}
+	}
+}

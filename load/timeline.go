@@ -316,3 +316,23 @@ func (t *Timeline) Between(from, to time.Duration) (total, ok int) {
 	}
 	return total, ok
 }
+
+// BurstEnd returns where the burst of failures that follows from ends:
+// the start of the last failed request that began within gap of the
+// previous one (or of from). When no request failed within gap of from, it
+// is from itself. After a Service's endpoints change, it is when the last
+// request routed the old way started: the change has reached the proxies.
+func (t *Timeline) BurstEnd(from, gap time.Duration) time.Duration {
+	end := from
+	for _, s := range t.sorted() {
+		start := time.Duration(s.Start)
+		if start < from || s.OK {
+			continue
+		}
+		if start-end > gap {
+			break
+		}
+		end = start
+	}
+	return end
+}

@@ -139,13 +139,14 @@ type Window struct {
 
 // Fault is one injection on the timeline.
 type Fault struct {
-	ID          string    `json:"id"`
-	Kind        string    `json:"kind"`
-	Description string    `json:"description"`
-	Targets     []string  `json:"targets"`
-	Issued      time.Time `json:"issued"`
-	InEffect    time.Time `json:"inEffect,omitzero"`
-	Reverted    time.Time `json:"reverted,omitzero"`
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"`
+	Description  string    `json:"description"`
+	Targets      []string  `json:"targets"`
+	Issued       time.Time `json:"issued"`
+	InEffect     time.Time `json:"inEffect,omitzero"`
+	RevertIssued time.Time `json:"revertIssued,omitzero"`
+	Reverted     time.Time `json:"reverted,omitzero"`
 	// Offset is Issued in seconds from load start, for charts.
 	Offset     float64 `json:"offset"`
 	TookEffect bool    `json:"tookEffect"`
@@ -209,6 +210,23 @@ type Check struct {
 	Unit         string   `json:"unit"`
 	Passed       bool     `json:"passed"`
 	Detail       string   `json:"detail,omitempty"`
+	// Scope says who can fix a breach: "workload" (the default) or
+	// "cluster" (the control plane's settings decide it).
+	Scope string `json:"scope,omitempty"`
+	// Skipped is true when the run could not judge the check (its budget
+	// did not cover what the check needs); Detail says why.
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// Scopes of a check.
+const (
+	ScopeWorkload = "workload"
+	ScopeCluster  = "cluster"
+)
+
+// NotJudged is a check the run could not judge, with the reason.
+func NotJudged(id, name, reason string) Check {
+	return Check{ID: id, Name: name, Skipped: true, Passed: true, Detail: reason}
 }
 
 // AtLeast is a check that passes when measured >= threshold.
@@ -241,6 +259,9 @@ func (c Check) MeasuredValue() string {
 
 // Message says in one line how the check came out.
 func (c Check) Message() string {
+	if c.Skipped {
+		return fmt.Sprintf("SKIP: %s not judged: %s", c.Name, c.Detail)
+	}
 	verdict := "PASS"
 	if !c.Passed {
 		verdict = "FAIL"

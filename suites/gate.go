@@ -76,6 +76,8 @@ type gate struct {
 	// set up in BeforeSuite
 	cluster  *clusters.Cluster
 	injector *faults.Injector
+	// docker reaches the nodes; nil when the cluster is not a kind cluster
+	docker   faults.Docker
 	url      string
 	inputErr *InputError
 
@@ -126,8 +128,10 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 		if err := s.Validate(o.Params, w); err != nil {
 			return nil, &InputError{err}
 		}
-		if err := s.Scenario(o.Params).Validate(); err != nil {
-			return nil, &InputError{err}
+		for _, sc := range s.Scenarios(o.Params, w) {
+			if err := sc.Validate(); err != nil {
+				return nil, &InputError{err}
+			}
 		}
 	}
 	if o.Progress == nil {
@@ -271,17 +275,17 @@ func markChecks(scs []reports.Scenario, r types.Report) {
 		if s.LeafNodeType != types.NodeTypeIt {
 			continue
 		}
-		var suite, check string
+		var scenario, check string
 		for _, l := range s.Labels() {
-			if v, ok := strings.CutPrefix(l, "suite:"); ok {
-				suite = v
+			if v, ok := strings.CutPrefix(l, "scenario:"); ok {
+				scenario = v
 			}
 			if v, ok := strings.CutPrefix(l, "check:"); ok {
 				check = v
 			}
 		}
 		if s.State.Is(types.SpecStatePassed | types.SpecStateFailureStates) {
-			passed[suite+"/"+check] = s.State == types.SpecStatePassed
+			passed[scenario+"/"+check] = s.State == types.SpecStatePassed
 		}
 	}
 	for i := range scs {

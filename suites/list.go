@@ -29,23 +29,26 @@ func List(ctx context.Context, w io.Writer, o Options) error {
 	var total time.Duration
 	selected := 0
 	for _, s := range All {
-		typical, worst := Expected(s, g.o.Params)
-		fmt.Fprintf(w, "%s — %s\n  labels: %s\n  expected: about %s (up to %s if the workload does not heal)\n  checks:\n",
-			s.Name, s.Title, strings.Join(append([]string{SuiteLabel(s.Name)}, s.Labels...), ", "), typical.Round(time.Second), worst.Round(time.Second))
-		any := false
-		for _, spec := range r.SpecReports {
-			if spec.LeafNodeType != types.NodeTypeIt || !hasLabel(spec, SuiteLabel(s.Name)) {
-				continue
+		for _, sc := range s.Scenarios(g.o.Params, g.w) {
+			typical := ExpectedScenario(sc)
+			labels := append([]string{SuiteLabel(s.Name), ScenarioLabel(sc.Name)}, s.Labels...)
+			fmt.Fprintf(w, "%s — %s\n  labels: %s\n  expected: about %s (up to %s if the workload does not heal)\n  checks:\n",
+				sc.Name, sc.Title, strings.Join(append(labels, sc.Labels...), ", "), typical.Round(time.Second), (typical + sc.Settle).Round(time.Second))
+			any := false
+			for _, spec := range r.SpecReports {
+				if spec.LeafNodeType != types.NodeTypeIt || !hasLabel(spec, ScenarioLabel(sc.Name)) {
+					continue
+				}
+				mark := " "
+				if filter == nil || filter(spec.Labels()) {
+					mark, any = "•", true
+					selected++
+				}
+				fmt.Fprintf(w, "   %s %s [%s]\n", mark, spec.LeafNodeText, strings.Join(spec.LeafNodeLabels, ", "))
 			}
-			mark := " "
-			if filter == nil || filter(spec.Labels()) {
-				mark, any = "•", true
-				selected++
+			if any {
+				total += typical
 			}
-			fmt.Fprintf(w, "   %s %s [%s]\n", mark, spec.LeafNodeText, strings.Join(spec.LeafNodeLabels, ", "))
-		}
-		if any {
-			total += typical
 		}
 	}
 	fmt.Fprintf(w, "\n%d check(s) selected (• above) by %s; expected total about %s on a warm cluster.\n", selected, orAll(g.filter), total.Round(time.Second))

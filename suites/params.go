@@ -27,6 +27,7 @@ type Params struct {
 	EffectTimeout time.Duration
 
 	SelfHealing SelfHealingParams
+	Nodes       NodeParams
 }
 
 // SLO holds the thresholds common to the suites.

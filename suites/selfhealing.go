@@ -24,6 +24,15 @@ type SelfHealingParams struct {
 	Force bool
 	// IncludeNotReady lets kills hit running pods that are not Ready.
 	IncludeNotReady bool
+	// ContainerKills containers are SIGKILLed in their nodes, one every
+	// ContainerInterval from Start.
+	ContainerKills    int
+	ContainerInterval time.Duration
+	// CrashAvailability is the availability SLO under container kills, in
+	// percent. A crash, unlike a deletion, costs the pod's share of the
+	// traffic until the kubelet notices the dead container (about a second
+	// or two); no workload can avoid that, a client without retries sees it.
+	CrashAvailability float64
 }
 
 // selfHealing: under steady load, one serving pod is killed every 8s from
@@ -31,10 +40,10 @@ type SelfHealingParams struct {
 // whole again within the recovery bound after every kill.
 var selfHealing = Suite{
 	Name:   "self-healing",
-	Title:  "self-healing under pod kills",
-	Labels: []string{"fault:pod-kill", "disruptive"},
+	Labels: []string{"disruptive"},
 	defaults: func(p *Params) {
-		p.SelfHealing = SelfHealingParams{Count: 1, Times: 5, Interval: 8 * time.Second, Start: 10 * time.Second}
+		p.SelfHealing = SelfHealingParams{Count: 1, Times: 5, Interval: 8 * time.Second, Start: 10 * time.Second,
+			ContainerKills: 3, ContainerInterval: 12 * time.Second, CrashAvailability: 95}
 	},
 	Flags: func(fs *flag.FlagSet, p *Params) {
 		k := &p.SelfHealing
@@ -45,6 +54,9 @@ var selfHealing = Suite{
 		fs.DurationVar(&k.Start, "kill-start", k.Start, "time from load start to the first injection")
 		fs.BoolVar(&k.Force, "force", k.Force, "kill with grace period 0 instead of the pods' own")
 		fs.BoolVar(&k.IncludeNotReady, "kill-not-ready", k.IncludeNotReady, "let kills hit running pods that are not Ready (default: only pods that serve)")
+		fs.IntVar(&k.ContainerKills, "container-kills", k.ContainerKills, "containers SIGKILLed in their nodes (the container-kill scenario)")
+		fs.DurationVar(&k.ContainerInterval, "container-kill-interval", k.ContainerInterval, "time between container kills")
+		fs.Float64Var(&k.CrashAvailability, "slo-crash-availability", k.CrashAvailability, "minimum availability under container kills, percent (a crash costs the pod's share of traffic until the kubelet notices)")
 	},
 	Validate: func(p Params, w *workload.Workload) error {
 		k := p.SelfHealing
@@ -71,12 +83,23 @@ var selfHealing = Suite{
 		if last := k.Start + time.Duration(k.Times-1)*k.Interval; k.Times >= 1 && last >= p.Load.Duration-5*time.Second {
 			add("the last kill at %s must come at least 5s before the load ends at %s (lengthen --duration or reduce --kills/--kill-interval)", last, p.Load.Duration)
 		}
+		if k.ContainerKills < 1 || k.ContainerKills > 100 || (k.ContainerKills > 1 && k.ContainerInterval < time.Second) {
+			add("--container-kills %d / --container-kill-interval %s: 1-100 kills at least 1s apart", k.ContainerKills, k.ContainerInterval)
+		}
+		if k.CrashAvailability <= 0 || k.CrashAvailability > 100 {
+			add("--slo-crash-availability %g: must be in (0, 100]", k.CrashAvailability)
+		}
+		if last := k.Start + time.Duration(k.ContainerKills-1)*k.ContainerInterval; last >= p.Load.Duration-5*time.Second {
+			add("the last container kill at %s must come at least 5s before the load ends at %s", last, p.Load.Duration)
+		}
 		return errors.Join(errs...)
 	},
-	Scenario: func(p Params) engine.Scenario {
+	Scenarios: func(p Params, _ *workload.Workload) []engine.Scenario {
 		k := p.SelfHealing
-		return engine.Scenario{
+		return []engine.Scenario{{
 			Name:        "self-healing",
+			Title:       "self-healing under pod kills",
+			Labels:      []string{"fault:pod-kill"},
 			Description: "Under steady load, serving pods of the target are killed repeatedly; users must barely notice and the Deployment must heal.",
 			Load:        p.Load,
 			Steps: []engine.Step{{
@@ -96,6 +119,32 @@ var selfHealing = Suite{
 				engine.LoadRate(p.SLO.MinRateRatio),
 				engine.LatencyP99(p.SLO.MaxP99),
 			},
-		}
+		}, {
+			Name:        "container-kill",
+			Title:       "self-healing under container kills",
+			Description: "Under steady load, a serving pod's container is SIGKILLed inside its node (a crash); the kubelet must restart it and users must barely notice.",
+			Labels:      []string{"fault:container-kill"},
+			Load:        p.Load,
+			Steps: []engine.Step{{
+				Name: "container kills", At: k.Start, Every: k.ContainerInterval, Times: k.ContainerKills,
+				Fault: func(env engine.Env) (faults.Fault, error) {
+					if err := needDocker(env, "container-kill"); err != nil {
+						return nil, err
+					}
+					return &faults.ContainerKill{Client: env.Client, Docker: env.Docker, Namespace: env.Target.Namespace, Selector: env.Target.Selector,
+						Count: 1, IncludeNotReady: k.IncludeNotReady}, nil
+				},
+			}},
+			Settle:        p.SLO.MaxRecovery,
+			EffectTimeout: p.EffectTimeout,
+			Checks: []engine.Check{
+				engine.Availability(k.CrashAvailability),
+				engine.LongestFailedInterval(p.SLO.MaxFailedInterval),
+				engine.RecoveryWithin(p.SLO.MaxRecovery, "container kill"),
+				engine.FaultsTookEffect("container kill"),
+				engine.LoadRate(p.SLO.MinRateRatio),
+				engine.LatencyP99(p.SLO.MaxP99),
+			},
+		}}
 	},
 }

@@ -83,18 +83,24 @@ func junitView(r types.Report) types.Report {
 }
 
 func (g *gate) registerSuite(s Suite) {
-	sc := s.Scenario(g.o.Params)
-	labels := append([]string{SuiteLabel(s.Name)}, s.Labels...)
-	typical, worst := Expected(s, g.o.Params)
+	for _, sc := range s.Scenarios(g.o.Params, g.w) {
+		g.registerScenario(s, sc)
+	}
+}
+
+func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
+	labels := append([]string{SuiteLabel(s.Name), ScenarioLabel(sc.Name)}, s.Labels...)
+	labels = append(labels, sc.Labels...)
+	typical := ExpectedScenario(sc)
 	// ContinueOnFailure: a breached check must not hide the verdict on
 	// the others
-	Describe(s.Title, Label(labels...), Ordered, ContinueOnFailure, func() {
+	Describe(sc.Title, Label(labels...), Ordered, ContinueOnFailure, func() {
 		var out *engine.Outcome
 		BeforeAll(func(ctx SpecContext) {
 			ctx2, stop := g.link(ctx)
 			defer stop()
-			fmt.Fprintf(g.o.Progress, "[%s] expected to take about %s (up to %s if the workload does not heal)\n", s.Name, typical.Round(time.Second), worst.Round(time.Second))
-			env, err := g.prepare(ctx2, s)
+			fmt.Fprintf(g.o.Progress, "[%s] expected to take about %s (up to %s if the workload does not heal)\n", sc.Name, typical.Round(time.Second), (typical + sc.Settle).Round(time.Second))
+			env, err := g.prepare(ctx2, sc.Name)
 			if err != nil {
 				Fail("setup: " + err.Error())
 			}
@@ -110,18 +116,30 @@ func (g *gate) registerSuite(s Suite) {
 			if err != nil {
 				Fail("scenario: " + err.Error())
 			}
-		}, NodeTimeout(setupBudget+sc.Load.Duration+sc.Settle+sc.EffectTimeout+5*time.Minute))
+		}, NodeTimeout(setupBudget+sc.Load.Duration+sc.Settle+sc.EffectTimeout+maxStepEffect(sc)+5*time.Minute))
 
 		for _, c := range sc.Checks {
 			It(c.Spec, Label(CheckLabel(c.ID)), func() {
 				rc, ok := out.Check(c.ID)
 				Expect(ok).To(BeTrue(), "check %s was not evaluated", c.ID)
+				if rc.Skipped {
+					Skip(rc.Message())
+				}
 				AddReportEntry(rc.Name, rc.Message(), ReportEntryVisibilityFailureOrVerbose)
 				Expect(rc.Measured).NotTo(BeNil(), "%s", rc.Message())
 				Expect(*rc.Measured).To(BeNumerically(rc.Comparator, rc.Threshold), "%s", rc.Message())
 			})
 		}
 	})
+}
+
+// maxStepEffect is the longest effect timeout of the scenario's steps.
+func maxStepEffect(sc engine.Scenario) time.Duration {
+	var d time.Duration
+	for _, st := range sc.Steps {
+		d = max(d, st.EffectTimeout)
+	}
+	return d
 }
 
 // setupBudget bounds a suite's setup: the rollout and the wait for stable
@@ -159,6 +177,7 @@ func (g *gate) setUp(ctx context.Context) error {
 	if err := faults.CheckTarget(ctx, c.Client, c.Context, o.AllowContext); err != nil {
 		return err
 	}
+	g.docker = faults.DockerCLI{}
 	images := append([]string(nil), o.LoadImages...)
 	if g.w.UsesImage(workload.SampleImage) {
 		if err := workload.BuildSampleImage(ctx, o.SourceDir, workload.SampleImage, "v1", o.Progress); err != nil {
@@ -209,12 +228,12 @@ func (g *gate) setUp(ctx context.Context) error {
 // whatever an earlier suite changed), waits until it has rolled out and
 // answers the load's request steadily, and returns the scenario's
 // environment.
-func (g *gate) prepare(ctx context.Context, s Suite) (engine.Env, error) {
+func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error) {
 	o, c := g.o, g.cluster
 	if c == nil {
 		return engine.Env{}, errors.New("the cluster was not set up")
 	}
-	fmt.Fprintf(o.Progress, "[%s] deploying %s into namespace %s\n", s.Name, g.w.Source, o.Namespace)
+	fmt.Fprintf(o.Progress, "[%s] deploying %s into namespace %s\n", scenario, g.w.Source, o.Namespace)
 	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, false); err != nil {
 		return engine.Env{}, fmt.Errorf("deploy: %w", err)
 	}
@@ -225,9 +244,9 @@ func (g *gate) prepare(ctx context.Context, s Suite) (engine.Env, error) {
 		return engine.Env{}, err
 	}
 	return engine.Env{
-		REST: c.REST, Client: c.Client, Injector: g.injector, ReportDir: o.ReportDir, Progress: o.Progress, Logger: g.logger(),
+		REST: c.REST, Client: c.Client, Docker: g.docker, Injector: g.injector, ReportDir: o.ReportDir, Progress: o.Progress, Logger: g.logger(),
 		Target: engine.Target{Namespace: o.Namespace, Deployment: g.w.Deployment.Name, Selector: g.w.Selector(),
-			URL: g.url, Method: o.Params.Method},
+			Service: workload.ExposedServiceName, URL: g.url, Method: o.Params.Method},
 		Live: AttachProgressReporter,
 	}, nil
 }

@@ -19,13 +19,12 @@ import (
 	"github.com/chaosgate/chaosgate/suites/workload"
 )
 
-// Suite is one resilience suite.
+// Suite is one resilience suite: one or more scenarios, each an Ordered
+// container of its own.
 type Suite struct {
 	Name string
-	// Title is the container's text: what the suite puts the workload
-	// through.
-	Title string
-	// Labels besides "suite:NAME" (fault types, "disruptive").
+	// Labels besides "suite:NAME" that every scenario of the suite has
+	// ("disruptive").
 	Labels []string
 	// defaults sets the suite's own parameters to their defaults.
 	defaults func(p *Params)
@@ -34,19 +33,23 @@ type Suite struct {
 	// Validate checks the parameters against the workload before anything
 	// is touched; errors name the flag at fault.
 	Validate func(p Params, w *workload.Workload) error
-	// Scenario is the suite's scenario for the parameters: load, fault
-	// schedule, checks.
-	Scenario func(p Params) engine.Scenario
+	// Scenarios are the suite's scenarios for the parameters and the
+	// workload: load, fault schedule, checks. Each scenario's Title is its
+	// container's text, its Labels are added to the suite's.
+	Scenarios func(p Params, w *workload.Workload) []engine.Scenario
 }
 
 // All lists the suites, in the order they run.
-var All = []Suite{selfHealing}
+var All = []Suite{selfHealing, drain, nodeUnreachable, nodeFailure}
 
 // SuiteLabel is the label that selects a suite.
 func SuiteLabel(name string) string { return "suite:" + name }
 
 // CheckLabel is the label of a check's spec.
 func CheckLabel(id string) string { return "check:" + id }
+
+// ScenarioLabel is the label of a scenario's container.
+func ScenarioLabel(name string) string { return "scenario:" + name }
 
 // Lookup returns the suite of that name.
 func Lookup(name string) (Suite, bool) {
@@ -93,8 +96,16 @@ func LabelFilter(suiteList, labelFilter string) (string, error) {
 // its rollout and the wait for stable answers before, the load, and
 // the last recovery after. A workload that does not heal adds up to the
 // scenario's settle budget.
-func Expected(s Suite, p Params) (typical, worst time.Duration) {
-	sc := s.Scenario(p)
-	typical = 20*time.Second + sc.Load.Duration + 5*time.Second
-	return typical, typical + sc.Settle
+func Expected(s Suite, p Params, w *workload.Workload) (typical, worst time.Duration) {
+	for _, sc := range s.Scenarios(p, w) {
+		t := ExpectedScenario(sc)
+		typical += t
+		worst += t + sc.Settle
+	}
+	return typical, worst
+}
+
+// ExpectedScenario estimates one scenario against a workload that heals.
+func ExpectedScenario(sc engine.Scenario) time.Duration {
+	return 20*time.Second + sc.Load.Duration + 5*time.Second
 }

@@ -16,7 +16,7 @@ import (
 func it(check string, state types.SpecState) types.SpecReport {
 	return types.SpecReport{
 		LeafNodeType: types.NodeTypeIt, LeafNodeText: "checks " + check, State: state,
-		ContainerHierarchyTexts: []string{"self-healing under pod kills"}, ContainerHierarchyLabels: [][]string{{"suite:self-healing"}},
+		ContainerHierarchyTexts: []string{"self-healing under pod kills"}, ContainerHierarchyLabels: [][]string{{"suite:self-healing", "scenario:self-healing"}},
 		LeafNodeLabels: []string{"check:" + check},
 		Failure:        types.Failure{Message: "FAIL: " + check + " measured 1, threshold >= 2", FailureNodeContext: types.FailureNodeIsLeafNode},
 	}
@@ -163,20 +163,27 @@ func TestParamsFromFlagsAndValidation(t *testing.T) {
 // check has a label-safe id.
 func TestSuitesAreWellFormed(t *testing.T) {
 	p := DefaultParams()
+	w, err := workload.LoadWorkload("sample", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
 	for _, s := range All {
-		sc := s.Scenario(p)
-		if err := sc.Validate(); err != nil {
-			t.Errorf("%s: %v", s.Name, err)
-		}
-		if sc.Name != s.Name {
-			t.Errorf("%s: scenario named %s", s.Name, sc.Name)
-		}
-		for _, c := range sc.Checks {
-			if _, err := types.ParseLabelFilter(CheckLabel(c.ID)); err != nil {
-				t.Errorf("%s: check id %q is not a usable label: %v", s.Name, c.ID, err)
+		for _, sc := range s.Scenarios(p, w) {
+			if err := sc.Validate(); err != nil {
+				t.Errorf("%s: %v", s.Name, err)
+			}
+			if names[sc.Name] || sc.Title == "" {
+				t.Errorf("%s: scenario %q twice or without title", s.Name, sc.Name)
+			}
+			names[sc.Name] = true
+			for _, c := range sc.Checks {
+				if _, err := types.ParseLabelFilter(CheckLabel(c.ID)); err != nil {
+					t.Errorf("%s: check id %q is not a usable label: %v", s.Name, c.ID, err)
+				}
 			}
 		}
-		if typical, worst := Expected(s, p); typical <= 0 || worst < typical {
+		if typical, worst := Expected(s, p, w); typical <= 0 || worst < typical {
 			t.Errorf("%s: expected %s..%s", s.Name, typical, worst)
 		}
 	}

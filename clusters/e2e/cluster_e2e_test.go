@@ -371,38 +371,35 @@ var _ = Describe("offline kind cluster", Label("e2e", "cluster"), Ordered, func(
 	})
 
 	It("takes a stopped worker NotReady and back to Ready, and cross-node traffic recovers", func(ctx SpecContext) {
-		_, workers, err := clusters.NodeContainers(c.Name)
-		Expect(err).NotTo(HaveOccurred())
 		journal := faults.Journal{Dir: GinkgoT().TempDir()}
-		in := &faults.Injector{Journal: journal, Cluster: c.Name, RunID: "e2e"}
+		in := &faults.Injector{Journal: journal, Cluster: c.Name, RunID: "e2e", VerifyTimeout: 3 * time.Minute}
 		DeferCleanup(func(ctx context.Context) { _ = in.RevertAll(ctx) })
-		id, err := in.Inject(ctx, &faults.NodeStop{Docker: faults.DockerCLI{}, Candidates: workers, Count: 1})
+		// the worker hosting the most smoke pods (one each here)
+		id, err := in.Inject(ctx, &faults.NodeShutdown{Docker: faults.DockerCLI{}, Client: c.Client, Namespace: ns, Selector: "app=" + app})
 		Expect(err).NotTo(HaveOccurred())
+		// in effect once the control plane has marked the Node NotReady
 		inEffect, err := in.AwaitEffect(ctx, id)
 		Expect(err).NotTo(HaveOccurred())
 		ev := in.Events()[0]
-		Expect(inEffect).To(BeTrue(), "node not stopped: %s", ev.Error)
+		Expect(inEffect).To(BeTrue(), "node not NotReady: %s", ev.Error)
 		stopped := ev.Targets[0].Name
 		GinkgoWriter.Printf("stopped %s\n", stopped)
-
-		Eventually(func() bool {
-			n, err := c.Client.CoreV1().Nodes().Get(ctx, stopped, metav1.GetOptions{})
-			return err == nil && !clusters.NodeReady(n)
-		}).WithTimeout(3*time.Minute).WithPolling(2*time.Second).Should(BeTrue(), "%s never went NotReady", stopped)
-		notReadyAfter := time.Since(ev.Issued)
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, stopped, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(clusters.NodeReady(n)).To(BeFalse())
+		notReadyAfter := ev.EffectLatency()
 
 		// recover the node the way `chaosgate recover` does after a crash:
-		// from the journal alone
-		done, err := faults.Journal{Dir: journal.Dir}.Recover(ctx, faults.Reverters(faults.DockerCLI{}))
+		// from the journal alone; the revert returns once the node is Ready
+		// with its DaemonSet pods
+		startedAt := time.Now()
+		done, err := faults.Journal{Dir: journal.Dir}.Recover(ctx, faults.Reverters(faults.DockerCLI{}, c.Client), nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(done).To(HaveLen(1))
-		Expect(done[0].ID).To(Equal(id))
-		startedAt := time.Now()
-
-		Eventually(func() bool {
-			n, err := c.Client.CoreV1().Nodes().Get(ctx, stopped, metav1.GetOptions{})
-			return err == nil && clusters.NodeReady(n)
-		}).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(BeTrue(), "%s never came back Ready", stopped)
+		Expect(done[0].Entry.ID).To(Equal(id))
+		n, err = c.Client.CoreV1().Nodes().Get(ctx, stopped, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(clusters.NodeReady(n)).To(BeTrue(), "the revert returned before %s was Ready", stopped)
 		readyAfter := time.Since(startedAt)
 		AddReportEntry("node stop", fmt.Sprintf("NotReady %.0fs after docker stop; Ready %.0fs after docker start", notReadyAfter.Seconds(), readyAfter.Seconds()))
 

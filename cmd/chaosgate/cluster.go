@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/clusters/nodeimage"
+	"github.com/chaosgate/chaosgate/faults"
 )
 
 const clusterUsage = `usage:
@@ -108,10 +109,20 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "down":
 		name := fs.String("name", clusters.DefaultName, "kind cluster name")
 		kubeconfig := fs.String("kubeconfig", "", "kubeconfig file holding the context")
+		journal := fs.String("journal", faults.DefaultJournalDir(), "fault journal whose entries for this cluster are cleared")
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError{err}
 		}
-		return clusters.Down(ctx, *name, *kubeconfig, stderr)
+		if err := clusters.Down(ctx, *name, *kubeconfig, stderr); err != nil {
+			return err
+		}
+		// faults journaled for the cluster died with it: clear them, or
+		// they would block the name for ever
+		dropped, err := faults.Journal{Dir: *journal}.Discard(func(e faults.Entry) bool { return e.Cluster == *name })
+		for _, e := range dropped {
+			fmt.Fprintf(stdout, "cleared journal entry %s: %s (the cluster is gone)\n", e.ID, e.Description)
+		}
+		return err
 	case "status":
 		name := fs.String("name", clusters.DefaultName, "kind cluster name")
 		asJSON := fs.Bool("json", false, "print JSON")

@@ -100,9 +100,10 @@ func TestRunListNeedsNoCluster(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"self-healing — self-healing under pod kills", "suite:self-healing, fault:pod-kill",
+	for _, want := range []string{"self-healing — self-healing under pod kills", "suite:self-healing, scenario:self-healing, disruptive, fault:pod-kill",
 		"• keeps availability at or above 99.5% [check:availability]", "  keeps p99 latency of successful requests within 500ms [check:latency-p99]",
-		"5 check(s) selected"} {
+		"node-failure — node failure", "• replaces the lost pods elsewhere within the time its tolerations allow [check:replacement-ready]",
+		"drain — drain:", "kubelet-stop —", "network-partition —", "container-kill —", "check(s) selected (• above) by (!check:latency-p99)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--list output lacks %q:\n%s", want, out)
 		}

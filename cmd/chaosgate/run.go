@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/suites"
 )
@@ -129,24 +130,15 @@ func recoverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("recover", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults")
+	name := fs.String("name", clusters.DefaultName, "kind cluster whose faults are reverted")
+	all := fs.Bool("all", false, "revert the faults of every cluster in the journal")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig holding the clusters' contexts (default $KUBECONFIG or ~/.kube/config)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	j := faults.Journal{Dir: *journal}
-	entries, err := j.Entries()
-	if err != nil && len(entries) == 0 {
-		return err
+	if fs.NArg() > 0 {
+		return usagef("recover: unexpected arguments %v", fs.Args())
 	}
-	if len(entries) == 0 {
-		fmt.Fprintf(stdout, "No active faults in %s\n", *journal)
-		return nil
-	}
-	done, err := j.Recover(ctx, faults.Reverters(faults.DockerCLI{}))
-	for _, e := range done {
-		fmt.Fprintf(stdout, "reverted %s: %s (%s)\n", e.ID, e.Description, strings.Join(e.Targets, ", "))
-	}
-	if err != nil {
-		return fmt.Errorf("some faults could not be reverted and stay journaled in %s: %w", *journal, err)
-	}
-	return nil
+	_, err := suites.Recover(ctx, suites.RecoverOptions{Journal: faults.Journal{Dir: *journal}, Cluster: *name, All: *all, Kubeconfig: *kubeconfig, Out: stdout})
+	return err
 }

@@ -25,6 +25,27 @@ type Observation struct {
 	Recoveries []RecoveryResult
 	Pods       *PodHistory
 	Nodes      []NodeChange
+	// Endpoints is when each pod became or stopped being a ready endpoint
+	// of the target's Service.
+	Endpoints []EndpointChange
+}
+
+// Victims are the pods a fault took away: the pods it hit, and the pods
+// on the nodes it hit when it was issued. A pod whose container was killed
+// is not taken away: the kubelet restarts it in place.
+func (o *Observation) Victims(e faults.Event) map[types.UID]bool {
+	victims := map[types.UID]bool{}
+	for _, t := range e.Targets {
+		switch t.Kind {
+		case "pod":
+			victims[types.UID(t.UID)] = true
+		case "node":
+			for _, uid := range o.Pods.PodsOn(t.Name, e.Issued) {
+				victims[uid] = true
+			}
+		}
+	}
+	return victims
 }
 
 // RecoveryResult is how the target came back from one fault.
@@ -47,26 +68,32 @@ func (r RecoveryResult) Duration() time.Duration { return r.At.Sub(r.Issued) }
 // count as lost from the moment of the fault, so recovery never reads as
 // instant because the watch had not yet shown them go.
 func recoveries(h *PodHistory, evs []faults.Event) []RecoveryResult {
+	o := &Observation{Pods: h}
 	out := make([]RecoveryResult, 0, len(evs))
 	for _, e := range evs {
 		rr := RecoveryResult{FaultID: e.ID, Issued: e.Issued, Applied: e.Applied() && !e.Issued.IsZero()}
 		if rr.Applied {
-			victims := map[types.UID]bool{}
-			for _, t := range e.Targets {
-				switch t.Kind {
-				case "pod":
-					victims[types.UID(t.UID)] = true
-				case "node":
-					for _, uid := range h.PodsOn(t.Name, e.Issued) {
-						victims[uid] = true
-					}
-				}
+			from := e.Issued
+			if restartsInPlace(e) && e.TookEffect() {
+				// the restart was seen: the pod's readiness dips around it
+				from = e.InEffect
 			}
-			rr.At, rr.Recovered = h.RecoveredAt(e.Issued, victims)
+			rr.At, rr.Recovered = h.RecoveredAt(from, o.Victims(e))
 		}
 		out = append(out, rr)
 	}
 	return out
+}
+
+// restartsInPlace reports whether the fault hit containers only, which the
+// kubelet restarts in the same pod.
+func restartsInPlace(e faults.Event) bool {
+	for _, t := range e.Targets {
+		if t.Kind != "container" {
+			return false
+		}
+	}
+	return len(e.Targets) > 0
 }
 
 // fillReport turns the observation into the report's timeline, faults,
@@ -101,7 +128,7 @@ func fillReport(sc *reports.Scenario, obs *Observation) {
 	sc.Faults = sc.Faults[:0]
 	for _, e := range obs.Faults {
 		f := reports.Fault{ID: e.ID, Kind: e.Kind, Description: e.Description, Issued: e.Issued, InEffect: e.InEffect,
-			Reverted: e.Reverted, Offset: offset(obs.Origin, e.Issued), TookEffect: e.TookEffect(),
+			RevertIssued: e.RevertIssued, Reverted: e.Reverted, Offset: offset(obs.Origin, e.Issued), TookEffect: e.TookEffect(),
 			Stage: e.Stage, Error: e.Error, RevertError: e.RevertError}
 		for _, t := range e.Targets {
 			f.Targets = append(f.Targets, t.String())

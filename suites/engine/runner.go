@@ -92,9 +92,10 @@ type run struct {
 	sc  Scenario
 	rep *reports.Scenario
 
-	pods  *PodObserver
-	nodes *NodeObserver
-	rec   *load.Recorder
+	pods      *PodObserver
+	nodes     *NodeObserver
+	endpoints *EndpointObserver // nil without a Service
+	rec       *load.Recorder
 	// origin is the start of the load; every offset counts from it.
 	origin time.Time
 	ids    []string
@@ -114,7 +115,7 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 				return fmt.Errorf("step %d (%s): %w", i+1, st.Name, err)
 			}
 		}
-		scheds[i] = faults.Schedule{Fault: f, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At}
+		scheds[i] = faults.Schedule{Fault: f, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At, EffectTimeout: st.EffectTimeout}
 	}
 	if sc.EffectTimeout > 0 {
 		env.Injector.VerifyTimeout = sc.EffectTimeout
@@ -128,6 +129,12 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	r.nodes = &NodeObserver{Client: env.Client}
 	if err := r.nodes.Start(octx); err != nil {
 		return err
+	}
+	if env.Target.Service != "" {
+		r.endpoints = &EndpointObserver{Client: env.Client, Namespace: env.Target.Namespace, Service: env.Target.Service}
+		if err := r.endpoints.Start(octx); err != nil {
+			return err
+		}
 	}
 	if serving, desired := r.pods.Now(); desired == 0 || serving < desired {
 		return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve", env.Target.Namespace, env.Target.Deployment, serving, desired)
@@ -299,6 +306,9 @@ func (r *run) observe() *Observation {
 		TargetRate: r.sc.LoadOptions(r.env.Target).TargetRate(), Pods: r.pods.History(), Nodes: r.nodes.Changes(),
 	}
 	obs.Summary = obs.Timeline.Summarize()
+	if r.endpoints != nil {
+		obs.Endpoints = r.endpoints.Changes()
+	}
 	for _, id := range r.ids {
 		if e, ok := byID[id]; ok {
 			obs.Faults = append(obs.Faults, e)

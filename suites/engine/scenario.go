@@ -29,6 +29,9 @@ type Target struct {
 	Deployment string
 	// Selector picks the target's pods (the Service's selector).
 	Selector string
+	// Service is the Service the load goes through; its EndpointSlices are
+	// observed when it is set.
+	Service string
 	// URL is where load goes (127.0.0.1, the exposed NodePort, the path).
 	URL string
 	// Method is the HTTP method of the load; default GET.
@@ -37,8 +40,11 @@ type Target struct {
 
 // Env is what a scenario runs against.
 type Env struct {
-	REST     *rest.Config
-	Client   kubernetes.Interface
+	REST   *rest.Config
+	Client kubernetes.Interface
+	// Docker reaches the nodes of a kind cluster; nil elsewhere, where
+	// faults that need it are refused.
+	Docker   faults.Docker
 	Target   Target
 	Injector *faults.Injector
 	// ReportDir receives the raw per-request results.
@@ -77,12 +83,17 @@ type Step struct {
 	Every time.Duration
 	Times int
 	Hold  time.Duration
+	// EffectTimeout bounds waiting for each injection's effect; zero uses
+	// the scenario's.
+	EffectTimeout time.Duration
 }
 
 // Scenario is one run of load and faults and the checks that judge it.
 type Scenario struct {
-	// Name is the suite's name; it names the results file too.
+	// Name names the scenario in the report, its label and its results
+	// file; Title is the sentence its specs are grouped under.
 	Name        string
+	Title       string
 	Description string
 	Labels      []string
 	Load        Load

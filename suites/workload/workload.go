@@ -11,9 +11,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -326,4 +329,93 @@ func (w *Workload) Replicas() int32 {
 		return 1
 	}
 	return *w.Deployment.Spec.Replicas
+}
+
+// DefaultToleration is what the DefaultTolerationSeconds admission plugin
+// gives pods that declare no toleration of a not-ready or unreachable node.
+const DefaultToleration = 300 * time.Second
+
+// UnreachableToleration is how long the target's pods stay bound to a node
+// that became unreachable before they are evicted: their own NoExecute
+// toleration of node.kubernetes.io/unreachable, or the admission default.
+func (w *Workload) UnreachableToleration() time.Duration {
+	return toleration(w.Deployment.Spec.Template.Spec.Tolerations, "node.kubernetes.io/unreachable")
+}
+
+// NotReadyToleration is the same for node.kubernetes.io/not-ready.
+func (w *Workload) NotReadyToleration() time.Duration {
+	return toleration(w.Deployment.Spec.Template.Spec.Tolerations, "node.kubernetes.io/not-ready")
+}
+
+func toleration(ts []corev1.Toleration, key string) time.Duration {
+	for _, t := range ts {
+		if t.Effect != "" && t.Effect != corev1.TaintEffectNoExecute {
+			continue
+		}
+		if t.Key == key || (t.Key == "" && t.Operator == corev1.TolerationOpExists) {
+			if t.TolerationSeconds == nil {
+				return 0 // tolerated for ever: never evicted
+			}
+			return time.Duration(*t.TolerationSeconds) * time.Second
+		}
+	}
+	return DefaultToleration
+}
+
+// Budget is a PodDisruptionBudget of the workload.
+type Budget struct {
+	Name string
+	// MinServing is the fewest pods it keeps serving at the Deployment's
+	// replica count.
+	MinServing int
+	// SelectsTarget is false for a budget that selects none of the target's
+	// pods (a label typo): it protects nothing, though the workload meant
+	// it to.
+	SelectsTarget bool
+}
+
+// DisruptionBudget returns the workload's PodDisruptionBudget for the
+// target's pods: the one that selects them, or else the workload's only
+// budget, which then protects nothing. ok is false without any budget.
+func (w *Workload) DisruptionBudget() (b Budget, ok bool) {
+	var all []Budget
+	for _, o := range w.Objects {
+		if o.GetKind() != "PodDisruptionBudget" {
+			continue
+		}
+		pdb := &policyv1.PodDisruptionBudget{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, pdb); err != nil || pdb.Spec.Selector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil {
+			continue
+		}
+		n := int(w.Replicas())
+		b := Budget{Name: pdb.Name, SelectsTarget: sel.Matches(labels.Set(w.Deployment.Spec.Template.Labels))}
+		switch {
+		case pdb.Spec.MinAvailable != nil:
+			v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MinAvailable, n, true)
+			if err != nil {
+				continue
+			}
+			b.MinServing = v
+		case pdb.Spec.MaxUnavailable != nil:
+			v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, n, false)
+			if err != nil {
+				continue
+			}
+			b.MinServing = max(n-v, 0)
+		default:
+			continue
+		}
+		if b.SelectsTarget {
+			return b, true
+		}
+		all = append(all, b)
+	}
+	if len(all) == 1 {
+		return all[0], true
+	}
+	return Budget{}, false
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chaosgate/chaosgate/suites/workloads"
 )
@@ -114,5 +115,49 @@ func TestLoadWorkloadErrors(t *testing.T) {
 	}
 	if _, err := LoadWorkload("bundled:nope", "", 0); err == nil || !strings.Contains(err.Error(), "no bundled workload nope") {
 		t.Fatalf("unknown bundled workload: %v", err)
+	}
+}
+
+func TestTolerationsAndBudgets(t *testing.T) {
+	sample, err := LoadWorkload(SampleWorkload, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sample.UnreachableToleration() != 20*time.Second || sample.NotReadyToleration() != 20*time.Second {
+		t.Fatalf("sample tolerations %s %s", sample.UnreachableToleration(), sample.NotReadyToleration())
+	}
+	if b, ok := sample.DisruptionBudget(); !ok || b.Name != "sampleapp" || b.MinServing != 2 || !b.SelectsTarget {
+		t.Fatalf("sample budget %+v %v", b, ok)
+	}
+	plain, err := LoadWorkload(writeWorkload(t, map[string]string{"a.yaml": dep + "---\n" + svc}), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.UnreachableToleration() != DefaultToleration {
+		t.Fatalf("no toleration declared: %s", plain.UnreachableToleration())
+	}
+	if _, ok := plain.DisruptionBudget(); ok {
+		t.Fatal("no budget declared")
+	}
+	pdb := func(spec string) string {
+		return "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  " + spec + "\n"
+	}
+	for _, c := range []struct {
+		spec    string
+		min     int
+		selects bool
+	}{
+		{"minAvailable: 1\n  selector: {matchLabels: {app: web}}", 1, true},
+		{"minAvailable: 50%\n  selector: {matchLabels: {app: web}}", 1, true},
+		{"maxUnavailable: 1\n  selector: {matchLabels: {app: web}}", 1, true},
+		{"minAvailable: 2\n  selector: {matchLabels: {app: wbe}}", 2, false},
+	} {
+		w, err := LoadWorkload(writeWorkload(t, map[string]string{"a.yaml": dep + "---\n" + svc + "---\n" + pdb(c.spec)}), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, ok := w.DisruptionBudget(); !ok || b.MinServing != c.min || b.SelectsTarget != c.selects {
+			t.Errorf("%q: %+v %v", c.spec, b, ok)
+		}
 	}
 }

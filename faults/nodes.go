@@ -1,0 +1,125 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// controlPlaneLabel marks control-plane nodes, which node faults never hit:
+// the API server lives there, and so do the gate's port mappings.
+const controlPlaneLabel = "node-role.kubernetes.io/control-plane"
+
+// NodeReady returns the status of the node's Ready condition ("True",
+// "False", "Unknown").
+func NodeReady(n *corev1.Node) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
+}
+
+// waitNodeReady polls the Node until its Ready condition is (ready) True or
+// (not ready) anything else, or ctx ends.
+func waitNodeReady(ctx context.Context, cs kubernetes.Interface, name string, ready bool) error {
+	var last string
+	for {
+		n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil && (NodeReady(n) == corev1.ConditionTrue) == ready:
+			return nil
+		case err == nil:
+			last = "Ready=" + string(NodeReady(n))
+		default:
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			want := "Ready"
+			if !ready {
+				want = "NotReady"
+			}
+			return fmt.Errorf("node %s not %s (%s): %w", name, want, last, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// PickWorker returns node when it is set (after checking it is a worker),
+// or else the worker hosting the most pods that match selector in
+// namespace (ties broken by name), so a node fault hurts the target most.
+func PickWorker(ctx context.Context, cs kubernetes.Interface, namespace, selector, node string) (string, error) {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	workers := map[string]bool{}
+	for _, n := range nodes.Items {
+		if _, cp := n.Labels[controlPlaneLabel]; !cp {
+			workers[n.Name] = true
+		}
+	}
+	if node != "" {
+		if !workers[node] {
+			return "", fmt.Errorf("node %q is not a worker node of this cluster", node)
+		}
+		return node, nil
+	}
+	if len(workers) == 0 {
+		return "", &NoTargetError{Reason: "the cluster has no worker node"}
+	}
+	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return "", err
+	}
+	count := map[string]int{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && workers[p.Spec.NodeName] {
+			count[p.Spec.NodeName]++
+		}
+	}
+	names := make([]string, 0, len(workers))
+	for n := range workers {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if count[names[i]] != count[names[j]] {
+			return count[names[i]] > count[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	return names[0], nil
+}
+
+// podsOn lists the pods running on node in namespace that match selector.
+func podsOn(ctx context.Context, cs kubernetes.Interface, namespace, selector, node string) ([]corev1.Pod, error) {
+	l, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector, FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// nodeTargets is the node and the target's pods on it, as fault targets.
+func nodeTargets(node string, pods []corev1.Pod) []Target {
+	out := []Target{{Kind: "node", Name: node}}
+	for _, p := range pods {
+		out = append(out, Target{Kind: "pod", Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), Node: node})
+	}
+	return out
+}
+
+// isNotFound reports whether err says a Kubernetes object or a Docker
+// container does not exist.
+func isNotFound(err error) bool {
+	return apierrors.IsNotFound(err) || (err != nil && strings.Contains(err.Error(), "No such container"))
+}

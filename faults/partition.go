@@ -1,0 +1,216 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// NetworkPartition cuts a kind worker off from the control plane (and, with
+// FromWorkers, from the other workers) with iptables rules in the node's
+// own network namespace: the node's kubelet and kube-proxy lose the API
+// server while its pods keep serving the traffic that reaches them. Every
+// rule carries a comment with a tag of its own, so the revert removes
+// exactly these rules and nothing else. It is in effect when the Node is
+// NotReady.
+type NetworkPartition struct {
+	Docker              Docker
+	Client              kubernetes.Interface
+	Node                string
+	Namespace, Selector string
+	// FromWorkers cuts the node off from the other workers too.
+	FromWorkers   bool
+	RevertTimeout time.Duration
+}
+
+// Kind implements Fault.
+func (p *NetworkPartition) Kind() string { return "network-partition" }
+
+// Describe implements Fault.
+func (p *NetworkPartition) Describe() string {
+	from := "the control plane"
+	if p.FromWorkers {
+		from = "the control plane and the other workers"
+	}
+	return fmt.Sprintf("cut worker %s off from %s (iptables in the node)", describeNode(p.Node, p.Selector), from)
+}
+
+// Validate checks parameters before anything is injected.
+func (p *NetworkPartition) Validate() error {
+	if p.Docker == nil || p.Client == nil {
+		return errors.New("network-partition: needs Docker access to kind nodes and a cluster client")
+	}
+	if p.Node == "" && p.Selector == "" {
+		return errors.New("network-partition: name a node or a selector to pick one by")
+	}
+	return nil
+}
+
+func internalIP(n *corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}
+
+// Plan implements Fault: it chooses the node and the peers to cut off.
+func (p *NetworkPartition) Plan(ctx context.Context) (Injection, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	node, err := PickWorker(ctx, p.Client, p.Namespace, p.Selector, p.Node)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := p.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	inj := &partitionInjection{docker: p.Docker, client: p.Client, Node: node, RevertTimeout: p.RevertTimeout,
+		Tag: fmt.Sprintf("chaosgate-partition-%08x", rand.Uint32())}
+	for _, n := range nodes.Items {
+		if n.Name == node {
+			continue
+		}
+		_, cp := n.Labels[controlPlaneLabel]
+		if ip := internalIP(&n); ip != "" && (cp || p.FromWorkers) {
+			inj.Peers = append(inj.Peers, ip)
+		}
+	}
+	if len(inj.Peers) == 0 {
+		return nil, &NoTargetError{Reason: "no control-plane address to cut " + node + " off from"}
+	}
+	var pods []corev1.Pod
+	if p.Selector != "" {
+		if pods, err = podsOn(ctx, p.Client, p.Namespace, p.Selector, node); err != nil {
+			return nil, err
+		}
+	}
+	inj.targets = nodeTargets(node, pods)
+	return inj, nil
+}
+
+type partitionInjection struct {
+	docker        Docker
+	client        kubernetes.Interface
+	targets       []Target
+	Node          string        `json:"node"`
+	Peers         []string      `json:"peers"`
+	Tag           string        `json:"tag"`
+	RevertTimeout time.Duration `json:"revertTimeout,omitempty"`
+}
+
+func (i *partitionInjection) Targets() []Target               { return i.targets }
+func (i *partitionInjection) State() (json.RawMessage, error) { return json.Marshal(i) }
+
+// rules are the iptables rules (without -I/-D) the partition adds.
+func (i *partitionInjection) rules() [][]string {
+	var out [][]string
+	for _, peer := range i.Peers {
+		tag := []string{"-m", "comment", "--comment", i.Tag, "-j", "DROP"}
+		out = append(out,
+			append([]string{"INPUT", "-s", peer}, tag...),
+			append([]string{"OUTPUT", "-d", peer}, tag...))
+	}
+	return out
+}
+
+func (i *partitionInjection) Apply(ctx context.Context) error {
+	for _, r := range i.rules() {
+		if _, err := i.docker.Exec(ctx, i.Node, append([]string{"iptables", "-w", "-I"}, r...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Verify waits until the Node is NotReady.
+func (i *partitionInjection) Verify(ctx context.Context) error {
+	return waitNodeReady(ctx, i.client, i.Node, false)
+}
+
+// ours lists the rules in the node that carry the tag.
+func (i *partitionInjection) ours(ctx context.Context) ([]string, error) {
+	out, err := i.docker.Exec(ctx, i.Node, "iptables", "-w", "-S")
+	if err != nil {
+		return nil, err
+	}
+	var rules []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, i.Tag) {
+			rules = append(rules, l)
+		}
+	}
+	return rules, nil
+}
+
+// Revert deletes the tagged rules, until none is left, and waits until the
+// Node is Ready again.
+func (i *partitionInjection) Revert(ctx context.Context) error {
+	timeout := i.RevertTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := i.removeRules(ctx)
+		if err == nil {
+			err = nodeBack(ctx, i.client, i.Node)
+		}
+		if err == nil {
+			return nil
+		}
+		if isNotFound(err) {
+			return &TargetGoneError{Target: "node " + i.Node, Err: err}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("partition of %s not undone: %w", i.Node, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (i *partitionInjection) removeRules(ctx context.Context) error {
+	left, err := i.ours(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range left {
+		// "-A INPUT -s 172.18.0.3/32 -m comment ..." -> "-D INPUT ..."
+		args := strings.Fields(strings.Replace(l, "-A ", "-D ", 1))
+		if _, err := i.docker.Exec(ctx, i.Node, append([]string{"iptables", "-w"}, args...)...); err != nil {
+			return err
+		}
+	}
+	if left, err = i.ours(ctx); err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%d rule(s) tagged %s still in %s", len(left), i.Tag, i.Node)
+	}
+	return nil
+}
+
+// RevertNetworkPartition returns the journal reverter for partitions.
+func RevertNetworkPartition(d Docker, cs kubernetes.Interface) Reverter {
+	return func(ctx context.Context, e Entry) error {
+		var inj partitionInjection
+		if err := json.Unmarshal(e.State, &inj); err != nil || inj.Node == "" || inj.Tag == "" {
+			return fmt.Errorf("decode state %s: %v", e.State, err)
+		}
+		inj.docker, inj.client = d, cs
+		return inj.Revert(ctx)
+	}
+}
