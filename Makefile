@@ -44,6 +44,7 @@ fmt:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	$(GO) vet -tags chromium ./reports/
 
 unit: fmt vet
 	$(GO) test -race -count=1 ./...
@@ -67,7 +68,7 @@ e2e: e2e-cluster e2e-specs e2e-controls
 soak: docker build
 	suites/scripts/soak.sh 10
 
-test: unit e2e
+test: unit test-report e2e
 
 # Benchmarks of the recorder, the timeline arithmetic and the generator.
 bench:
@@ -82,3 +83,15 @@ recover: build
 
 clean:
 	rm -rf bin chaosgate-reports chaosgate-logs
+
+# The HTML report as a person sees it: every sample report (and a trend page)
+# opened in headless Chromium (Debian's package): no console error, no
+# request but the file, every chart holding the run's data points.
+# Screenshots are kept under $(TEST_REPORT_DIR)/_artifacts;
+# UPDATE_SCREENSHOT=1 also rewrites docs/report-screenshot.png.
+TEST_REPORT_DIR ?= chaosgate-reports/test-report
+.PHONY: test-report
+test-report:
+	command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	mkdir -p $(TEST_REPORT_DIR)
+	$(GO) test -tags chromium -count=1 ./reports/ -run Chromium -v -artifacts -outputdir $(CURDIR)/$(TEST_REPORT_DIR) $(if $(UPDATE_SCREENSHOT),-update-screenshot)

@@ -28,7 +28,7 @@ type fakeKind struct {
 	mu       sync.Mutex
 	running  map[string]bool
 	kubelet  map[string]bool
-	rules    map[string][]string // node -> "-A CHAIN ..." lines
+	rules    map[string][]string // node/iptables or node/ip6tables -> "-A CHAIN ..." lines
 	gone     map[string]bool     // containers that no longer exist
 	failOnce map[string]error    // next call of this verb fails
 	calls    []string
@@ -80,9 +80,11 @@ func (k *fakeKind) addPod(p *corev1.Pod) {
 // settle sets each node's Ready condition from its state.
 func (k *fakeKind) settle(node string) {
 	ready := k.running[node] && k.kubelet[node]
-	for _, r := range k.rules[node] {
-		if strings.Contains(r, "DROP") {
-			ready = false
+	for _, cmd := range []string{"iptables", "ip6tables"} {
+		for _, r := range k.rules[node+"/"+cmd] {
+			if strings.Contains(r, "DROP") {
+				ready = false
+			}
 		}
 	}
 	n, err := k.cs.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
@@ -157,24 +159,38 @@ func (k *fakeKind) Exec(_ context.Context, c string, args ...string) (string, er
 		k.kubelet[c] = false
 	case line == "systemctl start kubelet":
 		k.kubelet[c] = true
-	case strings.HasPrefix(line, "iptables -w -S"):
-		return "-P INPUT ACCEPT\n" + strings.Join(k.rules[c], "\n"), nil
-	case strings.HasPrefix(line, "iptables -w -I "):
+	case strings.HasPrefix(line, "getent ahosts "):
+		peer := strings.TrimPrefix(line, "getent ahosts ")
+		n, err := k.cs.CoreV1().Nodes().Get(context.Background(), peer, metav1.GetOptions{})
+		if err != nil {
+			return "", errors.New("exit status 2")
+		}
+		v4 := n.Status.Addresses[0].Address
+		last := v4[strings.LastIndex(v4, ".")+1:]
+		return fmt.Sprintf("fc00:f853:ccd:e793::%s STREAM %s\nfc00:f853:ccd:e793::%s DGRAM\n%s STREAM\n", last, peer, last, v4), nil
+	case strings.HasPrefix(line, "iptables -w -S"), strings.HasPrefix(line, "ip6tables -w -S"):
+		cmd, _, _ := strings.Cut(line, " ")
+		return "-P INPUT ACCEPT\n" + strings.Join(k.rules[c+"/"+cmd], "\n"), nil
+	case strings.HasPrefix(line, "iptables -w -I "), strings.HasPrefix(line, "ip6tables -w -I "):
+		cmd, rest, _ := strings.Cut(line, " -w -I ")
 		// iptables -S shows addresses with their prefix length
-		r := strings.Replace("-A "+strings.TrimPrefix(line, "iptables -w -I "), " -j DROP", " -j DROP", 1)
+		r, plen := "-A "+rest, "/32"
+		if cmd == "ip6tables" {
+			plen = "/128"
+		}
 		for _, flag := range []string{" -s ", " -d "} {
 			if i := strings.Index(r, flag); i >= 0 {
-				rest := r[i+len(flag):]
-				ip, tail, _ := strings.Cut(rest, " ")
-				r = r[:i+len(flag)] + ip + "/32 " + tail
+				ip, tail, _ := strings.Cut(r[i+len(flag):], " ")
+				r = r[:i+len(flag)] + ip + plen + " " + tail
 			}
 		}
-		k.rules[c] = append([]string{r}, k.rules[c]...)
-	case strings.HasPrefix(line, "iptables -w -D "):
-		want := "-A " + strings.TrimPrefix(line, "iptables -w -D ")
-		for i, r := range k.rules[c] {
+		k.rules[c+"/"+cmd] = append([]string{r}, k.rules[c+"/"+cmd]...)
+	case strings.HasPrefix(line, "iptables -w -D "), strings.HasPrefix(line, "ip6tables -w -D "):
+		cmd, rest, _ := strings.Cut(line, " -w -D ")
+		want := "-A " + rest
+		for i, r := range k.rules[c+"/"+cmd] {
 			if r == want {
-				k.rules[c] = append(k.rules[c][:i], k.rules[c][i+1:]...)
+				k.rules[c+"/"+cmd] = append(k.rules[c+"/"+cmd][:i], k.rules[c+"/"+cmd][i+1:]...)
 				return "", nil
 			}
 		}

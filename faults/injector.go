@@ -154,6 +154,11 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 		})
 		if err != nil {
 			in.logger().Warn("fault not observed in effect", "id", id, "err", err)
+		} else {
+			in.mu.Lock()
+			issued := x.ev.Issued
+			in.mu.Unlock()
+			in.logger().Info("fault in effect", "id", id, "after", now.Sub(issued).Round(time.Millisecond))
 		}
 	}()
 	return id, nil

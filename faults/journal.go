@@ -117,6 +117,10 @@ func (j Journal) Entries() ([]Entry, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 			continue
 		}
+		if e.ID == "" || e.Kind == "" {
+			errs = append(errs, fmt.Errorf("%s: not a journal entry (no id or kind)", f))
+			continue
+		}
 		out = append(out, e)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Created.Before(out[b].Created) })

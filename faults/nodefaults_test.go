@@ -92,27 +92,34 @@ func TestKubeletStop(t *testing.T) {
 
 func TestNetworkPartitionRemovesExactlyItsRules(t *testing.T) {
 	k := newFakeKind(t, "w1", "w2")
-	k.rules["w1"] = []string{"-A INPUT -j KUBE-FIREWALL", "-A OUTPUT -d 10.96.0.1/32 -j ACCEPT"}
+	k.rules["w1/iptables"] = []string{"-A INPUT -j KUBE-FIREWALL", "-A OUTPUT -d 10.96.0.1/32 -j ACCEPT"}
 	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r", VerifyTimeout: 5 * time.Second}
 	ev := inject(t, in, &NetworkPartition{Docker: k, Client: k.cs, Node: "w1", FromWorkers: true})
 	if !ev.TookEffect() {
 		t.Fatalf("event %+v", ev)
 	}
-	// cut off from the control plane (.2) and the other worker (.4), both ways
-	ours := 0
-	for _, r := range k.rules["w1"] {
-		if strings.Contains(r, "chaosgate-partition-") {
-			ours++
+	// cut off from the control plane (.2) and the other worker (.4), both
+	// ways, over IPv4 and IPv6 (kind networks are dual-stack)
+	ours := func(cmd string) int {
+		n := 0
+		for _, r := range k.rules["w1/"+cmd] {
+			if strings.Contains(r, "chaosgate-partition-") {
+				n++
+			}
 		}
+		return n
 	}
-	if ours != 4 || !strings.Contains(strings.Join(k.rules["w1"], "\n"), "-A INPUT -s 172.18.0.2/32 -m comment --comment chaosgate-partition-") {
-		t.Fatalf("rules %q", k.rules["w1"])
+	all := strings.Join(append(k.rules["w1/iptables"], k.rules["w1/ip6tables"]...), "\n")
+	if ours("iptables") != 4 || ours("ip6tables") != 4 ||
+		!strings.Contains(all, "-A INPUT -s 172.18.0.2/32 -m comment --comment chaosgate-partition-") ||
+		!strings.Contains(all, "-A OUTPUT -d fc00:f853:ccd:e793::4/128 -m comment --comment chaosgate-partition-") {
+		t.Fatalf("rules:\n%s", all)
 	}
 	if err := in.RevertAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(k.rules["w1"], "\n"); got != "-A INPUT -j KUBE-FIREWALL\n-A OUTPUT -d 10.96.0.1/32 -j ACCEPT" {
-		t.Fatalf("rules after revert:\n%s", got)
+	if got := strings.Join(k.rules["w1/iptables"], "\n"); got != "-A INPUT -j KUBE-FIREWALL\n-A OUTPUT -d 10.96.0.1/32 -j ACCEPT" || len(k.rules["w1/ip6tables"]) != 0 {
+		t.Fatalf("rules after revert:\n%s\n%v", got, k.rules["w1/ip6tables"])
 	}
 	if k.ready("w1") != corev1.ConditionTrue {
 		t.Fatal("node not Ready after revert")

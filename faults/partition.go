@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,9 +84,19 @@ func (p *NetworkPartition) Plan(ctx context.Context) (Injection, error) {
 		if n.Name == node {
 			continue
 		}
-		_, cp := n.Labels[controlPlaneLabel]
-		if ip := internalIP(&n); ip != "" && (cp || p.FromWorkers) {
-			inj.Peers = append(inj.Peers, ip)
+		if _, cp := n.Labels[controlPlaneLabel]; !cp && !p.FromWorkers {
+			continue
+		}
+		// every address the node reaches the peer by: kind networks are
+		// dual-stack, and the kubelet may talk to the API server over IPv6
+		addrs := p.resolve(ctx, node, n.Name)
+		if ip := internalIP(&n); ip != "" {
+			addrs = append(addrs, ip)
+		}
+		for _, a := range addrs {
+			if !slices.Contains(inj.Peers, a) {
+				inj.Peers = append(inj.Peers, a)
+			}
 		}
 	}
 	if len(inj.Peers) == 0 {
@@ -100,6 +112,26 @@ func (p *NetworkPartition) Plan(ctx context.Context) (Injection, error) {
 	return inj, nil
 }
 
+// resolve returns the addresses node resolves peer's name to (IPv4 and
+// IPv6), or nothing when it cannot tell.
+func (p *NetworkPartition) resolve(ctx context.Context, node, peer string) []string {
+	out, err := p.Docker.Exec(ctx, node, "getent", "ahosts", peer)
+	if err != nil {
+		return nil
+	}
+	var addrs []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if ip := net.ParseIP(f[0]); ip != nil && !ip.IsLoopback() && !slices.Contains(addrs, ip.String()) {
+			addrs = append(addrs, ip.String())
+		}
+	}
+	return addrs
+}
+
 type partitionInjection struct {
 	docker        Docker
 	client        kubernetes.Interface
@@ -113,21 +145,31 @@ type partitionInjection struct {
 func (i *partitionInjection) Targets() []Target               { return i.targets }
 func (i *partitionInjection) State() (json.RawMessage, error) { return json.Marshal(i) }
 
-// rules are the iptables rules (without -I/-D) the partition adds.
-func (i *partitionInjection) rules() [][]string {
-	var out [][]string
+// rule is one rule the partition adds: the command (iptables or
+// ip6tables, by the peer's address family) and the rule without -I/-D.
+type rule struct {
+	cmd  string
+	spec []string
+}
+
+func (i *partitionInjection) rules() []rule {
+	var out []rule
 	for _, peer := range i.Peers {
+		cmd := "iptables"
+		if ip := net.ParseIP(peer); ip != nil && ip.To4() == nil {
+			cmd = "ip6tables"
+		}
 		tag := []string{"-m", "comment", "--comment", i.Tag, "-j", "DROP"}
 		out = append(out,
-			append([]string{"INPUT", "-s", peer}, tag...),
-			append([]string{"OUTPUT", "-d", peer}, tag...))
+			rule{cmd, append([]string{"INPUT", "-s", peer}, tag...)},
+			rule{cmd, append([]string{"OUTPUT", "-d", peer}, tag...)})
 	}
 	return out
 }
 
 func (i *partitionInjection) Apply(ctx context.Context) error {
 	for _, r := range i.rules() {
-		if _, err := i.docker.Exec(ctx, i.Node, append([]string{"iptables", "-w", "-I"}, r...)...); err != nil {
+		if _, err := i.docker.Exec(ctx, i.Node, append([]string{r.cmd, "-w", "-I"}, r.spec...)...); err != nil {
 			return err
 		}
 	}
@@ -139,19 +181,22 @@ func (i *partitionInjection) Verify(ctx context.Context) error {
 	return waitNodeReady(ctx, i.client, i.Node, false)
 }
 
-// ours lists the rules in the node that carry the tag.
-func (i *partitionInjection) ours(ctx context.Context) ([]string, error) {
-	out, err := i.docker.Exec(ctx, i.Node, "iptables", "-w", "-S")
-	if err != nil {
-		return nil, err
-	}
-	var rules []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, i.Tag) {
-			rules = append(rules, l)
+// ours lists the rules in the node that carry the tag, by command.
+func (i *partitionInjection) ours(ctx context.Context) (map[string][]string, int, error) {
+	found, n := map[string][]string{}, 0
+	for _, cmd := range []string{"iptables", "ip6tables"} {
+		out, err := i.docker.Exec(ctx, i.Node, cmd, "-w", "-S")
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, i.Tag) {
+				found[cmd] = append(found[cmd], l)
+				n++
+			}
 		}
 	}
-	return rules, nil
+	return found, n, nil
 }
 
 // Revert deletes the tagged rules, until none is left, and waits until the
@@ -183,22 +228,24 @@ func (i *partitionInjection) Revert(ctx context.Context) error {
 }
 
 func (i *partitionInjection) removeRules(ctx context.Context) error {
-	left, err := i.ours(ctx)
+	left, _, err := i.ours(ctx)
 	if err != nil {
 		return err
 	}
-	for _, l := range left {
-		// "-A INPUT -s 172.18.0.3/32 -m comment ..." -> "-D INPUT ..."
-		args := strings.Fields(strings.Replace(l, "-A ", "-D ", 1))
-		if _, err := i.docker.Exec(ctx, i.Node, append([]string{"iptables", "-w"}, args...)...); err != nil {
-			return err
+	for cmd, rules := range left {
+		for _, l := range rules {
+			// "-A INPUT -s 172.18.0.3/32 -m comment ..." -> "-D INPUT ..."
+			args := strings.Fields(strings.Replace(l, "-A ", "-D ", 1))
+			if _, err := i.docker.Exec(ctx, i.Node, append([]string{cmd, "-w"}, args...)...); err != nil {
+				return err
+			}
 		}
 	}
-	if left, err = i.ours(ctx); err != nil {
-		return err
-	}
-	if len(left) > 0 {
-		return fmt.Errorf("%d rule(s) tagged %s still in %s", len(left), i.Tag, i.Node)
+	if _, n, err := i.ours(ctx); err != nil || n > 0 {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%d rule(s) tagged %s still in %s", n, i.Tag, i.Node)
 	}
 	return nil
 }

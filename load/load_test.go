@@ -258,7 +258,7 @@ func TestOutageDoesNotStarveTheSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := rec.Timeline().Summarize()
-	if s.Total < 760 || s.OK != 0 {
+	if s.Total < 700 || s.OK != 0 { // 800 scheduled; a starved generator sends a fraction
 		t.Fatalf("sent %d requests (%d ok) in 2s at 400/s while every request hung: the schedule starved", s.Total, s.OK)
 	}
 }

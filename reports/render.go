@@ -84,15 +84,15 @@ func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 }
 
-// WriteFolder writes report.json and summary.md into dir, each atomically
-// (a reader never sees half a file). junit.xml comes from the suite runner
-// (Ginkgo's own reporter).
+// WriteFolder writes report.json, summary.md and report.html into dir, each
+// atomically (a reader never sees half a file). junit.xml comes from the
+// suite runner (Ginkgo's own reporter).
 func WriteFolder(dir string, r Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for name, render := range map[string]func(io.Writer, Report) error{
-		"report.json": WriteJSON, "summary.md": WriteMarkdown,
+		"report.json": WriteJSON, "summary.md": WriteMarkdown, "report.html": WriteHTML,
 	} {
 		if err := writeAtomic(filepath.Join(dir, name), func(w io.Writer) error { return render(w, r) }); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)

@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/chaosgate/chaosgate/clusters"
+	"github.com/chaosgate/chaosgate/clusters/nodeimage"
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/reports"
 	"github.com/chaosgate/chaosgate/suites/workload"
@@ -40,7 +41,10 @@ type Options struct {
 	ReportDir   string
 	// AllowContext names a non-kind kubeconfig context faults may hit.
 	AllowContext string
-	JournalDir   string
+	// AllowClusterScoped lets cluster-scoped objects of the workload be
+	// applied (cluster-wide).
+	AllowClusterScoped bool
+	JournalDir         string
 	// SourceDir is the chaosgate source, for building the sample image.
 	SourceDir string
 	Params    Params
@@ -115,6 +119,11 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	for _, img := range o.LoadImages {
 		if strings.TrimSpace(img) == "" || strings.ContainsAny(img, " \t") {
 			return nil, &InputError{fmt.Errorf("--load-image %q: not an image reference", img)}
+		}
+		// found now rather than after the cluster is up; a Docker that
+		// cannot be reached is setup's business, not the input's
+		if _, err := nodeimage.ImageID(ctx, img); err != nil && strings.Contains(err.Error(), "No such image") {
+			return nil, &InputError{fmt.Errorf("--load-image %s: no such image in the local Docker (build or pull it first)", img)}
 		}
 	}
 	if o.Timeout < 0 {

@@ -22,9 +22,14 @@ type NodeParams struct {
 	Duration time.Duration
 	// Start is when the node fault comes, after the load started.
 	Start time.Duration
-	// DownFor is how long a lost node stays down once it is NotReady.
-	DownFor  time.Duration
-	PowerOff bool
+	// DownFor is how long a lost node stays down once it is NotReady;
+	// UnreachableFor how long an unreachable node stays so (its pods are not
+	// replaced within a run, so a short hold shows all there is to see).
+	DownFor        time.Duration
+	UnreachableFor time.Duration
+	// UnreachableDuration is the load of each node-unreachable scenario.
+	UnreachableDuration time.Duration
+	PowerOff            bool
 	// EffectTimeout bounds the wait for the node to go NotReady.
 	EffectTimeout time.Duration
 	// FromWorkers also cuts a partitioned node off from the other workers.
@@ -41,6 +46,7 @@ type NodeParams struct {
 
 func nodeDefaults(p *Params) {
 	p.Nodes = NodeParams{Duration: 130 * time.Second, Start: 10 * time.Second, DownFor: 40 * time.Second, EffectTimeout: 2 * time.Minute,
+		UnreachableFor: 15 * time.Second, UnreachableDuration: 100 * time.Second,
 		MaxNotReady: 70 * time.Second, MaxEndpointRemoval: 20 * time.Second, MaxRejoin: 60 * time.Second,
 		DrainDeadline: time.Minute, DrainHold: 20 * time.Second}
 }
@@ -51,7 +57,9 @@ func nodeFlags(fs *flag.FlagSet, p *Params) {
 	fs.StringVar(&n.Node, "node", n.Node, "worker node the node suites hit (default: the one hosting the most target pods)")
 	fs.DurationVar(&n.Duration, "node-duration", n.Duration, "load duration of each node scenario")
 	fs.DurationVar(&n.Start, "node-fault-start", n.Start, "time from load start to the node fault")
-	fs.DurationVar(&n.DownFor, "node-down-for", n.DownFor, "how long a lost or unreachable node stays so once it is NotReady")
+	fs.DurationVar(&n.DownFor, "node-down-for", n.DownFor, "how long a lost node stays down once it is NotReady")
+	fs.DurationVar(&n.UnreachableFor, "node-unreachable-for", n.UnreachableFor, "how long an unreachable node stays so once it is NotReady")
+	fs.DurationVar(&n.UnreachableDuration, "node-unreachable-duration", n.UnreachableDuration, "load duration of each node-unreachable scenario")
 	fs.BoolVar(&n.PowerOff, "node-power-off", n.PowerOff, "kill the node container (power loss) instead of stopping it cleanly")
 	fs.DurationVar(&n.EffectTimeout, "node-effect-timeout", n.EffectTimeout, "how long the control plane may take to mark a node NotReady before the fault counts as not taken")
 	fs.BoolVar(&n.FromWorkers, "partition-workers", n.FromWorkers, "cut a partitioned node off from the other workers too, not only from the control plane")
@@ -69,8 +77,11 @@ func (n NodeParams) validate() error {
 	if n.Duration < 30*time.Second || n.Duration > time.Hour {
 		add("--node-duration %s: must be 30s-1h", n.Duration)
 	}
-	if n.Start < 0 || n.DownFor < 0 || n.DrainHold < 0 {
-		add("--node-fault-start, --node-down-for and --drain-hold must not be negative")
+	if n.Start < 0 || n.DownFor < 0 || n.UnreachableFor < 0 || n.DrainHold < 0 {
+		add("--node-fault-start, --node-down-for, --node-unreachable-for and --drain-hold must not be negative")
+	}
+	if n.UnreachableDuration < 30*time.Second || n.UnreachableDuration > time.Hour || n.Start >= n.UnreachableDuration-20*time.Second {
+		add("--node-unreachable-duration %s: must be 30s-1h and leave 20s after --node-fault-start", n.UnreachableDuration)
 	}
 	if n.EffectTimeout < 10*time.Second || n.EffectTimeout > 10*time.Minute {
 		add("--node-effect-timeout %s: must be 10s-10m", n.EffectTimeout)
@@ -158,11 +169,12 @@ var nodeUnreachable = Suite{
 	Scenarios: func(p Params, _ *workload.Workload) []engine.Scenario {
 		n := p.Nodes
 		sc := func(name, title, label, what string, build engine.FaultBuilder) engine.Scenario {
-			load := nodeLoad(p)
+			load := p.Load
+			load.Duration = n.UnreachableDuration
 			return engine.Scenario{
 				Name: name, Title: title, Labels: []string{label}, Load: load,
 				Description: "Under load, " + what + "; the control plane loses the node while its pods keep running. Users must not notice.",
-				Steps:       []engine.Step{{Name: name, At: n.Start, Times: 1, Hold: n.DownFor, EffectTimeout: n.EffectTimeout, Fault: build}},
+				Steps:       []engine.Step{{Name: name, At: n.Start, Times: 1, Hold: n.UnreachableFor, EffectTimeout: n.EffectTimeout, Fault: build}},
 				Settle:      p.SLO.MaxRecovery, EffectTimeout: n.EffectTimeout,
 				Checks: []engine.Check{
 					engine.Availability(p.SLO.Availability),

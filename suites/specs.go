@@ -200,7 +200,7 @@ func (g *gate) setUp(ctx context.Context) error {
 		return err
 	}
 	// the API server validates every object before anything is applied
-	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, true); err != nil {
+	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{DryRun: true, AllowClusterScoped: o.AllowClusterScoped}); err != nil {
 		var ae *workload.ApplyError
 		if errors.As(err, &ae) {
 			return &InputError{fmt.Errorf("--workload: %w", err)}
@@ -234,7 +234,7 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 		return engine.Env{}, errors.New("the cluster was not set up")
 	}
 	fmt.Fprintf(o.Progress, "[%s] deploying %s into namespace %s\n", scenario, g.w.Source, o.Namespace)
-	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, false); err != nil {
+	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{AllowClusterScoped: o.AllowClusterScoped}); err != nil {
 		return engine.Env{}, fmt.Errorf("deploy: %w", err)
 	}
 	if err := workload.WaitDeploymentComplete(ctx, c.Client, o.Namespace, g.w.Deployment.Name, 3*time.Minute); err != nil {

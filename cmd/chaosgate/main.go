@@ -41,6 +41,9 @@ Usage:
   chaosgate run [flags]          run the resilience gate (see chaosgate run -h)
   chaosgate recover [--journal DIR]
                                  revert faults a crashed run left behind
+  chaosgate report render DIR... rebuild report.html and summary.md from report.json
+  chaosgate report trend [--fail-on-regression] DIR...
+                                 trend page of many runs; exit 1 on a regression
 
 Exit codes: 0 all SLOs met, 1 an SLO breached, 2 bad usage or input,
 3 infrastructure failure.
@@ -72,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCmd(ctx, args[1:], stdout, stderr)
 	case "recover":
 		err = recoverCmd(ctx, args[1:], stdout, stderr)
+	case "report":
+		return reportCmd(args[1:], stdout, stderr)
 	default:
 		err = usagef("unknown command %q\n\n%s", args[0], usageText)
 	}

@@ -39,6 +39,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	list := fs.Bool("list", false, "list every suite, its checks, labels and expected duration (a dry run: touches nothing)")
 	reportDir := fs.String("report-dir", "", "report folder (default chaosgate-reports/<time>)")
 	allowContext := fs.String("allow-context", "", "kubeconfig context that may receive faults although it is not a kind cluster")
+	allowClusterScoped := fs.Bool("allow-cluster-scoped", false, "apply cluster-scoped objects of the workload (ClusterRoles, CRDs...), which change the cluster for everyone")
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
 	runTimeout := fs.Duration("run-timeout", 2*time.Hour, "bound on the whole run of the suites")
 	verbose := fs.Bool("v", false, "verbose spec output")
@@ -66,7 +67,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := suites.Options{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
 		LoadImages: loadImages, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
-		AllowContext: *allowContext, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
+		AllowContext: *allowContext, AllowClusterScoped: *allowClusterScoped, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
 		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "run"}, args...),
 	}
 	if *list {
@@ -105,7 +106,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // verdict prints the outcome; the exit code is Ginkgo's verdict.
 func verdict(res suites.Result, dir string, w io.Writer) int {
 	rep, v := res.Report, res.Verdict
-	fmt.Fprintf(w, "\nReport: %s (report.json, junit.xml, summary.md)\n", dir)
+	fmt.Fprintf(w, "\nReport: %s (report.html, report.json, junit.xml, summary.md)\n", dir)
 	for _, s := range rep.Scenarios {
 		for _, c := range s.Checks {
 			fmt.Fprintf(w, "  %s: %s\n", s.Name, c.Message())

@@ -194,6 +194,20 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			}
 		}()
 	}
+	var hookErr error
+	if os.Getenv(PanicHook) == "after-effect" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := guard("test hook", func() error { return panicOnceInEffect(lctx, env.Injector) })
+			if err != nil {
+				mu.Lock()
+				hookErr = err
+				mu.Unlock()
+				stopLoad()
+			}
+		}()
+	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	r.progress(ctx, done)
@@ -222,6 +236,9 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	if loadErr != nil {
 		errs = append(errs, fmt.Errorf("load: %w", loadErr))
 	}
+	if hookErr != nil {
+		errs = append(errs, hookErr)
+	}
 	if revertErr != nil {
 		errs = append(errs, fmt.Errorf("revert: %w", revertErr))
 	}
@@ -240,6 +257,27 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	}
 	r.finish(out, true)
 	return nil
+}
+
+// PanicHook names the environment variable of a test hook: set to
+// "after-effect", a scenario panics as soon as one of its faults is in
+// effect, the way a bug in the runner would. The end-to-end tests use it
+// to prove that a panic leaves nothing broken behind.
+const PanicHook = "CHAOSGATE_TEST_PANIC"
+
+func panicOnceInEffect(ctx context.Context, in *faults.Injector) error {
+	for {
+		for _, e := range in.Events() {
+			if e.TookEffect() {
+				panic(fmt.Sprintf("%s: injected panic with %s in effect", PanicHook, e.ID))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // guard runs fn and turns a panic into an error.

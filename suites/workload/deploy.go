@@ -92,12 +92,23 @@ func (e *ApplyError) Error() string {
 
 func (e *ApplyError) Unwrap() error { return e.Err }
 
+// ApplyOptions say how to apply a workload.
+type ApplyOptions struct {
+	// DryRun has the API server validate every object (schema, admission)
+	// and persist nothing.
+	DryRun bool
+	// AllowClusterScoped lets objects that are not namespaced (a
+	// ClusterRole, a CRD, a Namespace) through; they are applied cluster-wide.
+	AllowClusterScoped bool
+}
+
 // Apply applies the workload into namespace with server-side apply, so
 // applying it again restores whatever a suite changed (an image, an
-// environment variable). With dryRun the API server validates every object
-// (schema, admission) and persists nothing: the gate does that before it
-// touches anything, so a bad manifest is an input error.
-func Apply(ctx context.Context, rc *rest.Config, w *Workload, namespace string, dryRun bool) error {
+// environment variable). The gate dry-runs it before it touches anything,
+// so a bad manifest is an input error. Cluster-scoped objects are refused
+// unless allowed: a workload under test must not change the cluster for
+// everyone else.
+func Apply(ctx context.Context, rc *rest.Config, w *Workload, namespace string, o ApplyOptions) error {
 	if namespace == "kube-system" {
 		return errors.New("refusing to deploy a workload into kube-system")
 	}
@@ -110,17 +121,21 @@ func Apply(ctx context.Context, rc *rest.Config, w *Workload, namespace string, 
 	if err != nil {
 		return err
 	}
-	for _, o := range w.Objects {
-		gvk := o.GroupVersionKind()
+	for _, obj0 := range w.Objects {
+		gvk := obj0.GroupVersionKind()
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
-			return &ApplyError{Pos: o.Pos, Kind: gvk.Kind, Name: o.GetName(), Err: fmt.Errorf("not served by this cluster: %w", err)}
+			return &ApplyError{Pos: obj0.Pos, Kind: gvk.Kind, Name: obj0.GetName(), Err: fmt.Errorf("not served by this cluster: %w", err)}
 		}
-		obj := o.DeepCopy()
+		obj := obj0.DeepCopy()
 		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
-		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		switch {
+		case m.Scope.Name() == meta.RESTScopeNameNamespace:
 			obj.SetNamespace(namespace)
 			ri = dyn.Resource(m.Resource).Namespace(namespace)
+		case !o.AllowClusterScoped:
+			return &ApplyError{Pos: obj0.Pos, Kind: gvk.Kind, Name: obj0.GetName(),
+				Err: errors.New("cluster-scoped objects would change the cluster for everyone; refused unless --allow-cluster-scoped")}
 		}
 		data, err := json.Marshal(obj.Object)
 		if err != nil {
@@ -128,14 +143,14 @@ func Apply(ctx context.Context, rc *rest.Config, w *Workload, namespace string, 
 		}
 		force := true
 		opts := metav1.PatchOptions{FieldManager: fieldManager, Force: &force}
-		if dryRun {
+		if o.DryRun {
 			opts.DryRun = []string{metav1.DryRunAll}
 		}
 		if _, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts); err != nil {
 			if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) {
-				return &ApplyError{Pos: o.Pos, Kind: gvk.Kind, Name: obj.GetName(), Err: err}
+				return &ApplyError{Pos: obj0.Pos, Kind: gvk.Kind, Name: obj.GetName(), Err: err}
 			}
-			return fmt.Errorf("%s: apply %s %s: %w", o.Pos, gvk.Kind, obj.GetName(), err)
+			return fmt.Errorf("%s: apply %s %s: %w", obj0.Pos, gvk.Kind, obj.GetName(), err)
 		}
 	}
 	return nil
