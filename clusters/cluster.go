@@ -3,6 +3,7 @@ package clusters
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,6 +93,10 @@ func Up(ctx context.Context, o UpOptions) (*Cluster, error) {
 	}
 	if contains(existing, o.Name) {
 		c, err := reuse(ctx, p, o)
+		var mismatch *ReuseMismatchError
+		if errors.As(err, &mismatch) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cluster %q exists but is not healthy: %w; delete it with `chaosgate cluster down --name %s`", o.Name, err, o.Name)
 		}
@@ -185,7 +190,10 @@ func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, err
 		return nil, err
 	}
 	c.Reused = true
-	return c, WaitHealthy(ctx, c, len(ns), o.Timeout, io.Discard)
+	if err := WaitHealthy(ctx, c, len(ns), o.Timeout, io.Discard); err != nil {
+		return nil, err
+	}
+	return c, checkReuse(ctx, c, o)
 }
 
 func startStopped(ctx context.Context, ns []nodes.Node) error {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 
@@ -18,12 +19,16 @@ import (
 // Defaults. The port range is reserved for suites: each port is a NodePort
 // that kind maps to 127.0.0.1 on this machine.
 const (
-	DefaultName          = "chaosgate"
-	DefaultWorkers       = 3
-	DefaultPodSubnet     = "10.244.0.0/16"
-	DefaultServiceSubnet = "10.96.0.0/12"
-	DefaultFirstPort     = 30080
-	DefaultLastPort      = 30099
+	DefaultName    = "chaosgate"
+	DefaultWorkers = 3
+	// DefaultNodeGracePeriod is what chaosgate's clusters use (Kubernetes'
+	// own default is 50s): node suites then wait 20s for a lost node to
+	// show instead of 50s.
+	DefaultNodeGracePeriod = 20 * time.Second
+	DefaultPodSubnet       = "10.244.0.0/16"
+	DefaultServiceSubnet   = "10.96.0.0/12"
+	DefaultFirstPort       = 30080
+	DefaultLastPort        = 30099
 )
 
 // PortRange is an inclusive range of NodePorts mapped to 127.0.0.1.
@@ -64,6 +69,12 @@ type Config struct {
 	Ports         PortRange
 	PodSubnet     netip.Prefix
 	ServiceSubnet netip.Prefix
+	// NodeGracePeriod is how long the control plane waits for a node's
+	// heartbeat before it marks the node NotReady (kube-controller-manager's
+	// --node-monitor-grace-period; Kubernetes' default is 50s). Zero keeps
+	// Kubernetes' default. A shorter one makes node faults show sooner; the
+	// kubelets then renew their leases every quarter of it.
+	NodeGracePeriod time.Duration
 	// HostCaps is the capability bounding set of this machine; it decides
 	// the containerd settings the nodes need.
 	HostCaps capfilter.Set
@@ -87,6 +98,9 @@ func (c Config) Validate() error {
 	}
 	if c.PodSubnet.Overlaps(c.ServiceSubnet) {
 		return fmt.Errorf("pod subnet %s overlaps service subnet %s", c.PodSubnet, c.ServiceSubnet)
+	}
+	if c.NodeGracePeriod != 0 && (c.NodeGracePeriod < 12*time.Second || c.NodeGracePeriod > 10*time.Minute || c.NodeGracePeriod%(4*time.Second) != 0) {
+		return fmt.Errorf("node grace period %s: must be 12s-10m and a multiple of 4s (the kubelets renew their leases every quarter of it)", c.NodeGracePeriod)
 	}
 	return nil
 }
@@ -150,6 +164,13 @@ func KindConfig(c Config) *v1alpha4.Cluster {
 	}
 	if !c.HostCaps.Has("CAP_SYS_RESOURCE") {
 		cfg.ContainerdConfigPatches = append(cfg.ContainerdConfigPatches, restrictOOMScoreAdj)
+	}
+	if g := c.NodeGracePeriod; g > 0 {
+		// a lease renewed every quarter of the grace period: a lost node
+		// shows after g, a slow kubelet on a busy machine does not
+		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches,
+			fmt.Sprintf("kind: ClusterConfiguration\ncontrollerManager:\n  extraArgs:\n    node-monitor-grace-period: %q\n", g.String()),
+			fmt.Sprintf("kind: KubeletConfiguration\nnodeLeaseDurationSeconds: %d\n", int(g.Seconds())))
 	}
 	return cfg
 }

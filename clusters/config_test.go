@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -55,6 +56,8 @@ func TestValidate(t *testing.T) {
 		{"no workers", func(c *Config) { c.Workers = -1 }, "workers"},
 		{"too many workers", func(c *Config) { c.Workers = 11 }, "workers"},
 		{"overlap", func(c *Config) { c.ServiceSubnet = netip.MustParsePrefix("10.244.128.0/20") }, "overlaps"},
+		{"grace too short", func(c *Config) { c.NodeGracePeriod = 8 * time.Second }, "node grace period"},
+		{"grace not a multiple of 4s", func(c *Config) { c.NodeGracePeriod = 30 * time.Second }, "multiple of 4s"},
 	}
 	for _, b := range bad {
 		c := base
@@ -96,6 +99,14 @@ func TestKindConfig(t *testing.T) {
 	c.HostCaps = capfilter.Set(1<<41 - 1)
 	if p := KindConfig(c).ContainerdConfigPatches; len(p) != 0 {
 		t.Fatalf("unexpected patches %v", p)
+	}
+	if p := KindConfig(c).KubeadmConfigPatches; len(p) != 0 {
+		t.Fatalf("Kubernetes' default grace period needs no patch: %v", p)
+	}
+	c.NodeGracePeriod = 20 * time.Second
+	p := KindConfig(c).KubeadmConfigPatches
+	if len(p) != 2 || !strings.Contains(p[0], `node-monitor-grace-period: "20s"`) || !strings.Contains(p[1], "nodeLeaseDurationSeconds: 20") {
+		t.Fatalf("grace period patches %q", p)
 	}
 	// the config must serialise as kind expects
 	y, err := yaml.Marshal(kc)

@@ -20,6 +20,8 @@ func Reverters(d Docker, cs kubernetes.Interface) map[string]Reverter {
 		"kubelet-stop":      RevertKubeletStop(d, cs),
 		"network-partition": RevertNetworkPartition(d, cs),
 		"drain":             RevertDrain(cs),
+		"rollout":           RevertRollout(cs),
+		"bad-release":       RevertRollout(cs),
 	}
 }
 

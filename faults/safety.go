@@ -25,9 +25,16 @@ func CheckTarget(ctx context.Context, client kubernetes.Interface, contextName, 
 	}
 	for _, n := range nodes.Items {
 		if !strings.HasPrefix(n.Spec.ProviderID, "kind://") {
-			return fmt.Errorf("context %q is not a kind cluster (node %s has provider ID %q); refusing to inject faults. Pass --allow-context %s to inject into it anyway",
-				contextName, n.Name, n.Spec.ProviderID, contextName)
+			return &NotKindError{Context: contextName, Node: n.Name, ProviderID: n.Spec.ProviderID}
 		}
 	}
 	return nil
+}
+
+// NotKindError refuses a cluster that is not a kind cluster.
+type NotKindError struct{ Context, Node, ProviderID string }
+
+func (e *NotKindError) Error() string {
+	return fmt.Sprintf("context %q is not a kind cluster (node %s has provider ID %q); refusing to inject faults. Pass --allow-context %s to inject into it anyway",
+		e.Context, e.Node, e.ProviderID, e.Context)
 }

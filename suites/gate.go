@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -19,7 +20,9 @@ import (
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/clusters/nodeimage"
 	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/load"
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/suites/engine"
 	"github.com/chaosgate/chaosgate/suites/workload"
 )
 
@@ -39,6 +42,13 @@ type Options struct {
 	Suites      string
 	LabelFilter string
 	ReportDir   string
+	// Context targets an existing cluster through a kubeconfig context
+	// instead of creating or reusing the kind cluster Cluster names.
+	Context string
+	// TargetURL is where load goes on a cluster that is not a kind cluster
+	// (no NodePort is mapped to this machine there): a loopback URL the
+	// user provides, such as a kubectl port-forward.
+	TargetURL string
 	// AllowContext names a non-kind kubeconfig context faults may hit.
 	AllowContext string
 	// AllowClusterScoped lets cluster-scoped objects of the workload be
@@ -76,6 +86,8 @@ type gate struct {
 	w       *workload.Workload
 	filter  string
 	journal faults.Journal
+	// selected are the scenarios the label filter selects
+	selected []engine.Scenario
 
 	// set up in BeforeSuite
 	cluster  *clusters.Cluster
@@ -126,6 +138,12 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 			return nil, &InputError{fmt.Errorf("--load-image %s: no such image in the local Docker (build or pull it first)", img)}
 		}
 	}
+	if o.TargetURL != "" {
+		u, err := url.Parse(o.TargetURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !load.IsLoopback(u.Hostname()) {
+			return nil, &InputError{fmt.Errorf("--target-url %q: must be an http(s) URL on this machine (127.0.0.1, ::1 or localhost)", o.TargetURL)}
+		}
+	}
 	if o.Timeout < 0 {
 		return nil, &InputError{fmt.Errorf("--timeout %s: must be positive", o.Timeout)}
 	}
@@ -133,14 +151,32 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	if err != nil {
 		return nil, &InputError{fmt.Errorf("--workload: %w", err)}
 	}
+	// only what the filter selects must be valid: a short --duration for
+	// the pod-kill scenario need not fit the container kills
+	match, _ := types.ParseLabelFilter(filter)
+	var selectedScenarios []engine.Scenario
 	for _, s := range All {
-		if err := s.Validate(o.Params, w); err != nil {
+		selected, any := map[string]bool{}, false
+		scs := s.Scenarios(o.Params, w)
+		for _, sc := range scs {
+			selected[sc.Name] = scenarioSelected(match, s, sc)
+			any = any || selected[sc.Name]
+		}
+		if !any {
+			continue
+		}
+		// the suite's own checks name the flags; the scenario's catch the rest
+		if err := s.Validate(o.Params, w, func(name string) bool { return selected[name] }); err != nil {
 			return nil, &InputError{err}
 		}
-		for _, sc := range s.Scenarios(o.Params, w) {
+		for _, sc := range scs {
+			if !selected[sc.Name] {
+				continue
+			}
 			if err := sc.Validate(); err != nil {
 				return nil, &InputError{err}
 			}
+			selectedScenarios = append(selectedScenarios, sc)
 		}
 	}
 	if o.Progress == nil {
@@ -152,9 +188,22 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	if o.JournalDir == "" {
 		o.JournalDir = faults.DefaultJournalDir()
 	}
-	g := &gate{ctx: ctx, o: o, w: w, filter: filter, journal: faults.Journal{Dir: o.JournalDir}}
+	g := &gate{ctx: ctx, o: o, w: w, filter: filter, journal: faults.Journal{Dir: o.JournalDir}, selected: selectedScenarios}
 	g.injector = &faults.Injector{Journal: g.journal, Cluster: o.Cluster.Name, Logger: g.logger()}
 	return g, nil
+}
+
+// scenarioSelected reports whether the label filter selects any check of
+// the scenario.
+func scenarioSelected(match types.LabelFilter, s Suite, sc engine.Scenario) bool {
+	labels := append([]string{SuiteLabel(s.Name), ScenarioLabel(sc.Name)}, s.Labels...)
+	labels = append(labels, sc.Labels...)
+	for _, c := range sc.Checks {
+		if match(append(labels, CheckLabel(c.ID))) {
+			return true
+		}
+	}
+	return false
 }
 
 func dnsLabel(s string) bool {
@@ -333,12 +382,19 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 	if len(specs) == 0 {
 		return Result{}, &InputError{fmt.Errorf("--suites %q / --label-filter %q select no check", o.Suites, o.LabelFilter)}
 	}
+	typical, worst := g.budget()
+	if worst > g.o.Timeout {
+		return Result{}, &InputError{fmt.Errorf("--run-timeout %s cannot fit the selected scenarios: about %s, up to %s when the workload does not heal (select fewer with --suites/--label-filter, or raise it)",
+			g.o.Timeout, typical.Round(time.Second), worst.Round(time.Second))}
+	}
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
 	if err := g.start(); err != nil {
 		return Result{}, err
 	}
+	fmt.Fprintf(g.o.Progress, "Time budget: about %s on a warm cluster, up to %s when the workload does not heal (bound: --run-timeout %s)\n",
+		typical.Round(time.Second), worst.Round(time.Second), g.o.Timeout)
 	fmt.Fprintf(g.o.Progress, "Running %d check(s) of %s against %s (labels: %s)\n", len(specs), strings.Join(suitesOf(specs), ", "), g.rep.Run.Target, orAll(g.filter))
 	sc, rc := g.configs(false)
 	RunSpecs(ginkgoT{}, "chaosgate resilience gate", sc, rc)
@@ -349,6 +405,17 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 		g.logger().Error("revert failed; run chaosgate recover", "err", err)
 	}
 	return g.finish(), nil
+}
+
+// budget estimates the selected scenarios' run time (warm cluster), and
+// its bound when every workload needs its whole settle budget.
+func (g *gate) budget() (typical, worst time.Duration) {
+	for _, sc := range g.selected {
+		t := ExpectedScenario(sc)
+		typical += t
+		worst += t + sc.Settle + maxStepEffect(sc)
+	}
+	return typical, worst
 }
 
 func orAll(f string) string {

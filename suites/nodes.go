@@ -45,8 +45,8 @@ type NodeParams struct {
 }
 
 func nodeDefaults(p *Params) {
-	p.Nodes = NodeParams{Duration: 130 * time.Second, Start: 10 * time.Second, DownFor: 40 * time.Second, EffectTimeout: 2 * time.Minute,
-		UnreachableFor: 15 * time.Second, UnreachableDuration: 100 * time.Second,
+	p.Nodes = NodeParams{Duration: 100 * time.Second, Start: 10 * time.Second, DownFor: 40 * time.Second, EffectTimeout: 2 * time.Minute,
+		UnreachableFor: 15 * time.Second, UnreachableDuration: 70 * time.Second,
 		MaxNotReady: 70 * time.Second, MaxEndpointRemoval: 20 * time.Second, MaxRejoin: 60 * time.Second,
 		DrainDeadline: time.Minute, DrainHold: 20 * time.Second}
 }
@@ -121,7 +121,7 @@ var nodeFailure = Suite{
 	Labels:   []string{"disruptive", "node"},
 	defaults: nodeDefaults,
 	Flags:    nodeFlags,
-	Validate: func(p Params, _ *workload.Workload) error { return p.Nodes.validate() },
+	Validate: func(p Params, _ *workload.Workload, _ func(string) bool) error { return p.Nodes.validate() },
 	Scenarios: func(p Params, w *workload.Workload) []engine.Scenario {
 		n := p.Nodes
 		tol := workload.DefaultToleration
@@ -134,7 +134,7 @@ var nodeFailure = Suite{
 			Labels:      []string{"fault:node-shutdown"},
 			Load:        nodeLoad(p),
 			Steps: []engine.Step{{
-				Name: "node shutdown", At: n.Start, Times: 1, Hold: n.DownFor, EffectTimeout: n.EffectTimeout,
+				Name: "node shutdown", At: n.Start, Times: 1, Hold: n.DownFor, EffectTimeout: n.EffectTimeout, NeedsDocker: true,
 				Fault: func(env engine.Env) (faults.Fault, error) {
 					if err := needDocker(env, "node-shutdown"); err != nil {
 						return nil, err
@@ -165,7 +165,7 @@ var nodeUnreachable = Suite{
 	Labels:   []string{"disruptive", "node"},
 	defaults: func(*Params) {},
 	Flags:    func(*flag.FlagSet, *Params) {},
-	Validate: func(p Params, _ *workload.Workload) error { return nil },
+	Validate: func(p Params, _ *workload.Workload, _ func(string) bool) error { return p.Nodes.validate() },
 	Scenarios: func(p Params, _ *workload.Workload) []engine.Scenario {
 		n := p.Nodes
 		sc := func(name, title, label, what string, build engine.FaultBuilder) engine.Scenario {
@@ -174,7 +174,7 @@ var nodeUnreachable = Suite{
 			return engine.Scenario{
 				Name: name, Title: title, Labels: []string{label}, Load: load,
 				Description: "Under load, " + what + "; the control plane loses the node while its pods keep running. Users must not notice.",
-				Steps:       []engine.Step{{Name: name, At: n.Start, Times: 1, Hold: n.UnreachableFor, EffectTimeout: n.EffectTimeout, Fault: build}},
+				Steps:       []engine.Step{{Name: name, At: n.Start, Times: 1, Hold: n.UnreachableFor, EffectTimeout: n.EffectTimeout, Fault: build, NeedsDocker: true}},
 				Settle:      p.SLO.MaxRecovery, EffectTimeout: n.EffectTimeout,
 				Checks: []engine.Check{
 					engine.Availability(p.SLO.Availability),
@@ -213,7 +213,10 @@ var drain = Suite{
 	Labels:   []string{"disruptive", "node"},
 	defaults: func(*Params) {},
 	Flags:    func(*flag.FlagSet, *Params) {},
-	Validate: func(p Params, _ *workload.Workload) error {
+	Validate: func(p Params, _ *workload.Workload, _ func(string) bool) error {
+		if err := p.Nodes.validate(); err != nil {
+			return err
+		}
 		if p.Load.Duration < p.Nodes.Start+20*time.Second {
 			return fmt.Errorf("--duration %s: the drain at %s needs at least 20s of load after it", p.Load.Duration, p.Nodes.Start)
 		}

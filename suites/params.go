@@ -28,6 +28,7 @@ type Params struct {
 
 	SelfHealing SelfHealingParams
 	Nodes       NodeParams
+	Rollouts    RolloutParams
 }
 
 // SLO holds the thresholds common to the suites.

@@ -58,39 +58,43 @@ var selfHealing = Suite{
 		fs.DurationVar(&k.ContainerInterval, "container-kill-interval", k.ContainerInterval, "time between container kills")
 		fs.Float64Var(&k.CrashAvailability, "slo-crash-availability", k.CrashAvailability, "minimum availability under container kills, percent (a crash costs the pod's share of traffic until the kubelet notices)")
 	},
-	Validate: func(p Params, w *workload.Workload) error {
+	Validate: func(p Params, w *workload.Workload, selected func(string) bool) error {
 		k := p.SelfHealing
 		var errs []error
 		add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-		if (k.Count > 0) == (k.Percent > 0) {
-			add("--kill-count %d / --kill-percent %d: set exactly one", k.Count, k.Percent)
-		}
-		if k.Count < 0 || k.Percent < 0 || k.Percent > 100 {
-			add("--kill-count must be positive, --kill-percent 1-100")
-		}
-		if w != nil && k.Count > int(w.Replicas()) {
-			add("--kill-count %d: the target Deployment %s has only %d replica(s)", k.Count, w.Deployment.Name, w.Replicas())
-		}
-		if k.Times < 1 || k.Times > 100 {
-			add("--kills %d: must be 1-100", k.Times)
-		}
-		if k.Times > 1 && k.Interval < time.Second {
-			add("--kill-interval %s: must be at least 1s", k.Interval)
+		if selected("self-healing") {
+			if (k.Count > 0) == (k.Percent > 0) {
+				add("--kill-count %d / --kill-percent %d: set exactly one", k.Count, k.Percent)
+			}
+			if k.Count < 0 || k.Percent < 0 || k.Percent > 100 {
+				add("--kill-count must be positive, --kill-percent 1-100")
+			}
+			if w != nil && k.Count > int(w.Replicas()) {
+				add("--kill-count %d: the target Deployment %s has only %d replica(s)", k.Count, w.Deployment.Name, w.Replicas())
+			}
+			if k.Times < 1 || k.Times > 100 {
+				add("--kills %d: must be 1-100", k.Times)
+			}
+			if k.Times > 1 && k.Interval < time.Second {
+				add("--kill-interval %s: must be at least 1s", k.Interval)
+			}
+			if last := k.Start + time.Duration(k.Times-1)*k.Interval; k.Times >= 1 && last >= p.Load.Duration-5*time.Second {
+				add("the last kill at %s must come at least 5s before the load ends at %s (lengthen --duration or reduce --kills/--kill-interval)", last, p.Load.Duration)
+			}
 		}
 		if k.Start < 0 {
 			add("--kill-start %s: must not be negative", k.Start)
 		}
-		if last := k.Start + time.Duration(k.Times-1)*k.Interval; k.Times >= 1 && last >= p.Load.Duration-5*time.Second {
-			add("the last kill at %s must come at least 5s before the load ends at %s (lengthen --duration or reduce --kills/--kill-interval)", last, p.Load.Duration)
-		}
-		if k.ContainerKills < 1 || k.ContainerKills > 100 || (k.ContainerKills > 1 && k.ContainerInterval < time.Second) {
-			add("--container-kills %d / --container-kill-interval %s: 1-100 kills at least 1s apart", k.ContainerKills, k.ContainerInterval)
-		}
-		if k.CrashAvailability <= 0 || k.CrashAvailability > 100 {
-			add("--slo-crash-availability %g: must be in (0, 100]", k.CrashAvailability)
-		}
-		if last := k.Start + time.Duration(k.ContainerKills-1)*k.ContainerInterval; last >= p.Load.Duration-5*time.Second {
-			add("the last container kill at %s must come at least 5s before the load ends at %s", last, p.Load.Duration)
+		if selected("container-kill") {
+			if k.ContainerKills < 1 || k.ContainerKills > 100 || (k.ContainerKills > 1 && k.ContainerInterval < time.Second) {
+				add("--container-kills %d / --container-kill-interval %s: 1-100 kills at least 1s apart", k.ContainerKills, k.ContainerInterval)
+			}
+			if k.CrashAvailability <= 0 || k.CrashAvailability > 100 {
+				add("--slo-crash-availability %g: must be in (0, 100]", k.CrashAvailability)
+			}
+			if last := k.Start + time.Duration(k.ContainerKills-1)*k.ContainerInterval; last >= p.Load.Duration-5*time.Second {
+				add("the last container kill at %s must come at least 5s before the load ends at %s (lengthen --duration or reduce --container-kills)", last, p.Load.Duration)
+			}
 		}
 		return errors.Join(errs...)
 	},
@@ -126,7 +130,7 @@ var selfHealing = Suite{
 			Labels:      []string{"fault:container-kill"},
 			Load:        p.Load,
 			Steps: []engine.Step{{
-				Name: "container kills", At: k.Start, Every: k.ContainerInterval, Times: k.ContainerKills,
+				Name: "container kills", At: k.Start, Every: k.ContainerInterval, Times: k.ContainerKills, NeedsDocker: true,
 				Fault: func(env engine.Env) (faults.Fault, error) {
 					if err := needDocker(env, "container-kill"); err != nil {
 						return nil, err

@@ -168,22 +168,34 @@ func (g *gate) setUp(ctx context.Context) error {
 			return fmt.Errorf("fault %s (%s) from an earlier run is still active on cluster %s; run `chaosgate recover --journal %s` first", e.ID, e.Description, e.Cluster, g.journal.Dir)
 		}
 	}
-	c, err := clusters.Up(ctx, o.Cluster)
+	c, err := g.connect(ctx)
 	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
+		return err
 	}
 	g.cluster = c
 	g.setContext(c.Context)
 	if err := faults.CheckTarget(ctx, c.Client, c.Context, o.AllowContext); err != nil {
+		var nk *faults.NotKindError
+		if errors.As(err, &nk) {
+			return &InputError{err}
+		}
 		return err
 	}
-	g.docker = faults.DockerCLI{}
+	if c.Name != "" {
+		// a kind cluster: its nodes are Docker containers here
+		g.docker = faults.DockerCLI{}
+	} else if err := g.refuseNodeFaults(); err != nil {
+		return err
+	}
 	images := append([]string(nil), o.LoadImages...)
 	if g.w.UsesImage(workload.SampleImage) {
 		if err := workload.BuildSampleImage(ctx, o.SourceDir, workload.SampleImage, "v1", o.Progress); err != nil {
 			return fmt.Errorf("sample image: %w", err)
 		}
 		images = append(images, workload.SampleImage)
+	}
+	if len(images) > 0 && c.Name == "" {
+		return &InputError{fmt.Errorf("--context %s is not a kind cluster: images cannot be loaded into its nodes (%s); push them to a registry it pulls from", c.Context, strings.Join(images, ", "))}
 	}
 	if len(images) > 0 {
 		fmt.Fprintf(o.Progress, " • loading images into the nodes: %s\n", strings.Join(images, ", "))
@@ -207,20 +219,100 @@ func (g *gate) setUp(ctx context.Context) error {
 		}
 		return fmt.Errorf("validate workload: %w", err)
 	}
-	port, err := workload.FreeNodePort(ctx, c.Client, o.Namespace, c.Ports.First, c.Ports.Last)
-	if err != nil {
-		return err
+	switch {
+	case o.TargetURL != "":
+		g.url = strings.TrimSuffix(o.TargetURL, "/") + o.Params.Path
+	case c.Name == "":
+		return &InputError{fmt.Errorf("--context %s is not a kind cluster: no NodePort of it is mapped to this machine; give --target-url (a loopback URL that reaches the target, e.g. a kubectl port-forward)", c.Context)}
+	default:
+		port, err := g.expose(ctx)
+		if err != nil {
+			return err
+		}
+		g.url = fmt.Sprintf("http://127.0.0.1:%d%s", port, o.Params.Path)
 	}
-	if err := workload.Expose(ctx, c.Client, g.w, o.Namespace, port); err != nil {
-		return err
-	}
-	g.url = fmt.Sprintf("http://127.0.0.1:%d%s", port, o.Params.Path)
 	events, err := reports.CreateJSONLines(filepath.Join(o.ReportDir, "events.jsonl"))
 	if err != nil {
 		return err
 	}
 	g.injector.Cluster = c.Name
 	g.injector.Observe = func(e faults.Event) { _ = events.Write(e) }
+	return nil
+}
+
+// expose puts the target behind a free NodePort of the mapped range; a port
+// another gate took in the meantime (runs in other namespaces share the
+// range) makes it try the next one.
+func (g *gate) expose(ctx context.Context) (int, error) {
+	c, o := g.cluster, g.o
+	var last error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := workload.FreeNodePort(ctx, c.Client, o.Namespace, c.Ports.First, c.Ports.Last)
+		if err != nil {
+			return 0, err
+		}
+		if last = workload.Expose(ctx, c.Client, g.w, o.Namespace, port); last == nil {
+			return port, nil
+		}
+		if !strings.Contains(last.Error(), "already allocated") {
+			return 0, last
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	return 0, last
+}
+
+// connect reaches the cluster: the kind cluster of Options.Cluster, created
+// or reused, or an existing cluster through --context. For a kind cluster
+// the result has its name and mapped ports; otherwise both are empty.
+func (g *gate) connect(ctx context.Context) (*clusters.Cluster, error) {
+	o := g.o
+	if o.Context == "" {
+		c, err := clusters.Up(ctx, o.Cluster)
+		var mismatch *clusters.ReuseMismatchError
+		if errors.As(err, &mismatch) {
+			return nil, &InputError{err}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		return c, nil
+	}
+	c, err := clusters.ConnectContext(o.Cluster.KubeconfigPath, o.Context)
+	var ce *clusters.ContextError
+	if errors.As(err, &ce) {
+		return nil, &InputError{err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	name, kind, err := clusters.KindName(ctx, c.Client)
+	if err != nil {
+		return nil, fmt.Errorf("context %s: %w", o.Context, err)
+	}
+	if kind {
+		if exists, _ := clusters.Exists(name); exists {
+			c.Name = name
+			if c.Ports, err = clusters.MappedPorts(ctx, name); err != nil {
+				return nil, fmt.Errorf("kind cluster %s: %w", name, err)
+			}
+		}
+	}
+	fmt.Fprintf(o.Progress, " • using context %s (kind cluster: %v)\n", o.Context, c.Name != "")
+	return c, nil
+}
+
+// refuseNodeFaults refuses, on a cluster whose nodes Docker cannot reach,
+// every selected scenario that needs it.
+func (g *gate) refuseNodeFaults() error {
+	for _, sc := range g.selected {
+		for _, st := range sc.Steps {
+			if st.NeedsDocker {
+				return &InputError{fmt.Errorf("scenario %s (%s) needs Docker access to the cluster's nodes, which only kind clusters give; context %s is not one: leave it out (e.g. --suites self-healing --label-filter '!fault:container-kill')",
+					sc.Name, st.Name, g.cluster.Context)}
+			}
+		}
+	}
 	return nil
 }
 

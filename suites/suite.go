@@ -30,9 +30,9 @@ type Suite struct {
 	defaults func(p *Params)
 	// Flags declares the suite's own parameters.
 	Flags func(fs *flag.FlagSet, p *Params)
-	// Validate checks the parameters against the workload before anything
-	// is touched; errors name the flag at fault.
-	Validate func(p Params, w *workload.Workload) error
+	// Validate checks the parameters of the selected scenarios against the
+	// workload before anything is touched; errors name the flag at fault.
+	Validate func(p Params, w *workload.Workload, selected func(scenario string) bool) error
 	// Scenarios are the suite's scenarios for the parameters and the
 	// workload: load, fault schedule, checks. Each scenario's Title is its
 	// container's text, its Labels are added to the suite's.
@@ -40,7 +40,7 @@ type Suite struct {
 }
 
 // All lists the suites, in the order they run.
-var All = []Suite{selfHealing, drain, nodeUnreachable, nodeFailure}
+var All = []Suite{selfHealing, rollingUpdate, rollback, drain, nodeUnreachable, nodeFailure}
 
 // SuiteLabel is the label that selects a suite.
 func SuiteLabel(name string) string { return "suite:" + name }

@@ -145,7 +145,7 @@ func TestParamsFromFlagsAndValidation(t *testing.T) {
 		}
 		err := p.Validate()
 		if err == nil {
-			err = selfHealing.Validate(p, c.w)
+			err = selfHealing.Validate(p, c.w, func(string) bool { return true })
 		}
 		if c.want == "" {
 			if err != nil {

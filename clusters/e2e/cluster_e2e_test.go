@@ -56,7 +56,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 			"\nStart it with clusters/scripts/ensure-docker.sh (make test does).")
 	}
 	var err error
-	c, err = clusters.Up(ctx, clusters.UpOptions{Config: clusters.Config{Workers: 3}, Progress: GinkgoWriter, Timeout: 5 * time.Minute})
+	c, err = clusters.Up(ctx, clusters.UpOptions{Config: clusters.Config{Workers: 3, NodeGracePeriod: clusters.DefaultNodeGracePeriod}, Progress: GinkgoWriter, Timeout: 5 * time.Minute})
 	Expect(err).NotTo(HaveOccurred(), "cluster up")
 	res, err = resources.New(c.REST)
 	Expect(err).NotTo(HaveOccurred())

@@ -27,7 +27,7 @@ type clusterFlags struct {
 	podSubnet, serviceSubnet                    string
 	workers                                     int
 	offline                                     bool
-	timeout                                     time.Duration
+	timeout, nodeGrace                          time.Duration
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet) {
@@ -42,6 +42,7 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cache, "cache", nodeimage.DefaultCacheDir(), "node image build cache")
 	fs.BoolVar(&f.offline, "offline", false, "build the node image offline even if kindest/node can be pulled")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for nodes and add-ons")
+	fs.DurationVar(&f.nodeGrace, "node-grace-period", clusters.DefaultNodeGracePeriod, "how long the control plane waits for a node's heartbeat before marking it NotReady (Kubernetes' default is 50s; 0 keeps it)")
 }
 
 func (f *clusterFlags) options(progress io.Writer) (clusters.UpOptions, error) {
@@ -66,7 +67,7 @@ func (f *clusterFlags) options(progress io.Writer) (clusters.UpOptions, error) {
 	o := clusters.UpOptions{
 		Config: clusters.Config{
 			Name: f.name, Workers: f.workers, Image: f.image, Ports: ports,
-			PodSubnet: pod, ServiceSubnet: svc,
+			PodSubnet: pod, ServiceSubnet: svc, NodeGracePeriod: f.nodeGrace,
 		},
 		KubeconfigPath: f.kubeconfig,
 		Timeout:        f.timeout,

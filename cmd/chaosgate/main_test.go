@@ -123,6 +123,15 @@ func TestRunRefusesAFilterThatSelectsNothing(t *testing.T) {
 	}
 }
 
+// A --run-timeout the selected scenarios cannot fit is refused up front.
+func TestRunRefusesATimeoutTooShort(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "report")
+	code, _, errOut := runChild(t, "run", "--report-dir", dir, "--run-timeout", "5m")
+	if code != exitUsage || !strings.Contains(errOut, "--run-timeout 5m0s cannot fit the selected scenarios") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
 func TestUsageAndUnknownCommands(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(nil, &out, &errb); code != exitUsage || !strings.Contains(out.String(), "Usage") {

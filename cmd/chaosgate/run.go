@@ -38,6 +38,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	labelFilter := fs.String("label-filter", "", "Ginkgo label filter selecting suites and checks (ANDed with --suites), e.g. '!check:latency-p99'")
 	list := fs.Bool("list", false, "list every suite, its checks, labels and expected duration (a dry run: touches nothing)")
 	reportDir := fs.String("report-dir", "", "report folder (default chaosgate-reports/<time>)")
+	kubeContext := fs.String("context", "", "run against an existing cluster through this kubeconfig context instead of the kind cluster --name")
+	targetURL := fs.String("target-url", "", "loopback URL the load goes to on a cluster that is not a kind cluster (e.g. a kubectl port-forward)")
 	allowContext := fs.String("allow-context", "", "kubeconfig context that may receive faults although it is not a kind cluster")
 	allowClusterScoped := fs.Bool("allow-cluster-scoped", false, "apply cluster-scoped objects of the workload (ClusterRoles, CRDs...), which change the cluster for everyone")
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
@@ -67,7 +69,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := suites.Options{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
 		LoadImages: loadImages, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
-		AllowContext: *allowContext, AllowClusterScoped: *allowClusterScoped, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
+		Context: *kubeContext, TargetURL: *targetURL, AllowContext: *allowContext, AllowClusterScoped: *allowClusterScoped, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
 		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "run"}, args...),
 	}
 	if *list {

@@ -25,6 +25,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -79,6 +80,10 @@ type runOpts struct {
 	hook   *when
 	env    []string
 	killed bool
+	// journal overrides the shared journal (gates running at the same time
+	// each need their own: a gate refuses a journal holding another's
+	// faults); prefix marks the output lines of a gate among others.
+	journal, prefix string
 }
 
 func run(ctx context.Context, o runOpts, args ...string) gateRun {
@@ -87,7 +92,11 @@ func run(ctx context.Context, o runOpts, args ...string) gateRun {
 	if args[0] == "run" {
 		args = append([]string{"run", "--report-dir", dir}, args[1:]...)
 	}
-	args = append(args[:1], append([]string{"--journal", journal}, args[1:]...)...)
+	j := journal
+	if o.journal != "" {
+		j = o.journal
+	}
+	args = append(args[:1], append([]string{"--journal", j}, args[1:]...)...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = "../.." // the repository root, where the sample app's source is
 	cmd.Env = append(os.Environ(), o.env...)
@@ -105,7 +114,7 @@ func run(ctx context.Context, o runOpts, args ...string) gateRun {
 		for sc.Scan() {
 			line := sc.Text()
 			out.WriteString(line + "\n")
-			GinkgoWriter.Println(line)
+			GinkgoWriter.Println(o.prefix + line)
 			if hook != nil && !fired && strings.Contains(line, hook.marker) {
 				fired = true
 				go hook.do(ctx, cmd.Process)
@@ -147,14 +156,16 @@ func (r gateRun) check(id string) reports.Check {
 }
 
 // flipCrashSwitch makes every pod started from now on crash at start.
-func flipCrashSwitch(ctx context.Context, _ *os.Process) {
-	defer GinkgoRecover()
-	c, err := clusters.Connect(clusters.DefaultName, "")
-	Expect(err).NotTo(HaveOccurred())
-	patch := []byte(`{"data":{"crash":"true"}}`)
-	_, err = c.Client.CoreV1().ConfigMaps("chaosgate").Patch(ctx, "sampleapp-switch", types.MergePatchType, patch, metav1.PatchOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	GinkgoWriter.Println("control: sampleapp-switch now says crash: true")
+func flipCrashSwitch(namespace string) func(context.Context, *os.Process) {
+	return func(ctx context.Context, _ *os.Process) {
+		defer GinkgoRecover()
+		c, err := clusters.Connect(clusters.DefaultName, "")
+		Expect(err).NotTo(HaveOccurred())
+		patch := []byte(`{"data":{"crash":"true"}}`)
+		_, err = c.Client.CoreV1().ConfigMaps(namespace).Patch(ctx, "sampleapp-switch", types.MergePatchType, patch, metav1.PatchOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Println("control: sampleapp-switch now says crash: true")
+	}
 }
 
 // interruptAfter sends SIGINT after d.
@@ -173,7 +184,7 @@ var short = []string{"--label-filter", "scenario:self-healing", "--duration", "3
 // settings decide (how fast it notices a lost node, moves the Service,
 // takes a node back) are shown to fail on the real cluster by demanding
 // more than it can give.
-var impatient = []string{"--slo-max-notready", "20s", "--slo-max-endpoint-removal", "500ms", "--slo-max-rejoin", "1s"}
+var impatient = []string{"--slo-max-notready", "5s", "--slo-max-endpoint-removal", "500ms", "--slo-max-rejoin", "1s"}
 
 func join(parts ...[]string) []string {
 	var out []string
@@ -186,12 +197,16 @@ func join(parts ...[]string) []string {
 // Each control is a workload (and, where the fault is the point, a
 // parameter), the checks that must fail on it, and the ones that must
 // still pass.
+// Controls that only touch their own pods run three at a time, each in a
+// namespace of its own; the others (drains and node faults touch every
+// pod on a node, 9,000 req/s takes the whole machine) run alone.
 var controls = []struct {
 	name    string
 	args    []string
 	hook    *when
 	failing []string
 	passing []string
+	alone   bool
 }{
 	{
 		name: "a single replica that starts in 3s", args: join([]string{"--workload", "bundled:broken-single-replica"}, short),
@@ -212,7 +227,7 @@ var controls = []struct {
 	{
 		name: "replacement pods that crash-loop",
 		args: []string{"--workload", "bundled:broken-crashloop", "--label-filter", "scenario:self-healing", "--duration", "40s", "--kills", "4", "--kill-start", "8s", "--kill-interval", "8s"},
-		hook: &when{marker: "[self-healing] load", do: flipCrashSwitch},
+		hook: &when{marker: "[self-healing] load"}, // flips the crash switch in the control's namespace
 		// once no pod serves, the fourth kill finds nothing to kill
 		failing: []string{"recovery-time", "availability", "faults-took-effect"}, passing: []string{"load-rate"},
 	},
@@ -220,6 +235,7 @@ var controls = []struct {
 		name:    "a load this machine cannot generate",
 		args:    []string{"--label-filter", "scenario:self-healing", "--rate", "9000", "--request-timeout", "1s", "--duration", "12s", "--kills", "1", "--kill-start", "4s"},
 		failing: []string{"load-rate"},
+		alone:   true,
 	},
 	{
 		name:    "a single replica under container kills",
@@ -227,37 +243,88 @@ var controls = []struct {
 		failing: []string{"availability"}, passing: []string{"faults-took-effect"},
 	},
 	{
+		name: "strategy Recreate, rolled out", args: []string{"--workload", "bundled:broken-recreate", "--suites", "rolling-update"},
+		failing: []string{"failed-requests", "min-serving"}, passing: []string{"rollout-complete"},
+	},
+	{
+		name: "no graceful shutdown, rolled out", args: []string{"--workload", "bundled:broken-no-graceful", "--suites", "rolling-update"},
+		failing: []string{"failed-requests"}, passing: []string{"rollout-complete", "min-serving"},
+	},
+	{
+		name: "no readiness probe and a slow start, rolled out", args: []string{"--workload", "bundled:broken-no-readiness", "--suites", "rolling-update"},
+		failing: []string{"failed-requests"},
+	},
+	{
+		name: "a rollout slower than its progress deadline", args: []string{"--workload", "bundled:broken-slow-rollout", "--suites", "rolling-update", "--duration", "90s"},
+		failing: []string{"rollout-complete"}, passing: []string{"failed-requests", "min-serving"},
+	},
+	{
+		name:    "a bad release allowed to take every replica away, and a rollback expected at once",
+		args:    []string{"--workload", "bundled:broken-max-unavailable", "--suites", "rollback", "--slo-max-restore", "1s"},
+		failing: []string{"availability", "min-serving", "rolled-back"}, passing: []string{"bad-release-detected"},
+	},
+	{
+		name: "a release the gate expects to fail that becomes Ready", args: []string{"--suites", "rollback", "--bad-image", "chaosgate.local/sampleapp:v1"},
+		failing: []string{"bad-release-detected", "rolled-back"}, passing: []string{"availability"},
+	},
+	{
 		name: "replicas a required affinity keeps on one node, drained", args: []string{"--workload", "bundled:broken-colocated", "--label-filter", "scenario:drain"},
 		failing: []string{"failed-requests", "longest-failed-interval"}, passing: []string{"faults-took-effect"},
+		alone: true,
 	},
 	{
 		name: "a PodDisruptionBudget that allows no disruption, drained", args: []string{"--workload", "bundled:broken-pdb-blocks", "--label-filter", "scenario:drain", "--drain-eviction-deadline", "20s"},
 		failing: []string{"faults-took-effect"}, passing: []string{"failed-requests", "budget-respected"},
+		alone: true,
 	},
 	{
 		name: "a PodDisruptionBudget whose selector protects nothing, drained", args: []string{"--workload", "bundled:broken-pdb-typo", "--label-filter", "scenario:drain"},
 		failing: []string{"budget-respected", "failed-requests"},
+		alone:   true,
 	},
 	{
 		name:    "every replica on the worker that shuts down, and a cluster expected to notice at once",
 		args:    join([]string{"--workload", "bundled:broken-colocated", "--suites", "node-failure"}, impatient),
 		failing: []string{"node-notready", "endpoints-removed", "availability-after-endpoints-moved", "replacement-ready", "node-rejoin"},
 		passing: []string{"load-rate"},
+		alone:   true,
 	},
 	{
 		name:    "every replica on the worker whose kubelet stops, and a cluster expected to notice at once",
 		args:    join([]string{"--workload", "bundled:broken-colocated", "--label-filter", "scenario:kubelet-stop"}, impatient),
 		failing: []string{"availability", "longest-failed-interval", "node-notready", "node-rejoin"},
 		passing: []string{"load-rate"},
+		alone:   true,
 	},
 	{
 		name:    "every replica on the worker cut off from the control plane",
 		args:    []string{"--workload", "bundled:broken-colocated", "--label-filter", "scenario:network-partition"},
 		failing: []string{"availability", "longest-failed-interval"}, passing: []string{"node-notready", "node-rejoin", "load-rate"},
+		alone: true,
 	},
 }
 
-var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, func() {
+// expectControl checks one negative control's run: exit 1, the checks that
+// must fail failed, those that must pass passed, and the measurements are
+// in the report.
+func expectControl(r gateRun, failing, passing []string, name string) {
+	Expect(r.code).To(Equal(1), r.output)
+	Expect(r.report.Run.Status).To(Equal(reports.StatusFailed))
+	for _, id := range failing {
+		Expect(r.check(id).Passed).To(BeFalse(), "%s should fail: %s", id, r.check(id).Message())
+		Expect(r.output).To(ContainSubstring("FAIL: " + r.check(id).Name))
+	}
+	for _, id := range passing {
+		Expect(r.check(id).Passed).To(BeTrue(), "%s should pass: %s", id, r.check(id).Message())
+	}
+	for _, sc := range r.report.Scenarios {
+		Expect(sc.Timeline.Total).To(BeNumerically(">", 0))
+		Expect(sc.Faults).NotTo(BeEmpty())
+	}
+	AddReportEntry(name, r.output[strings.LastIndex(r.output, "Report:"):])
+}
+
+var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailure, func() {
 	It("rejects bad input with exit 2 before touching the cluster", func(ctx SpecContext) {
 		for _, args := range [][]string{
 			{"--workload", "/does/not/exist"},
@@ -319,26 +386,109 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, func() {
 		AddReportEntry("healthy sample, every suite", r.output[strings.LastIndex(r.output, "Report:"):])
 	})
 
+	Describe("negative controls that touch only their own pods, three at a time", func() {
+		results := map[string]gateRun{}
+		BeforeAll(func(ctx SpecContext) {
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			slots := make(chan struct{}, 3)
+			for i, c := range controls {
+				if c.alone {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer GinkgoRecover()
+					defer wg.Done()
+					slots <- struct{}{}
+					defer func() { <-slots }()
+					ns := fmt.Sprintf("chaosgate-ctl-%d", i)
+					o := runOpts{journal: GinkgoT().TempDir(), prefix: fmt.Sprintf("[ctl-%d] ", i)}
+					if c.hook != nil {
+						o.hook = &when{marker: c.hook.marker, do: flipCrashSwitch(ns)}
+					}
+					r := run(ctx, o, append([]string{"run", "--namespace", ns}, c.args...)...)
+					mu.Lock()
+					results[c.name] = r
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+		}, NodeTimeout(40*time.Minute))
+
+		for _, c := range controls {
+			if c.alone {
+				continue
+			}
+			It(fmt.Sprintf("fails %s on %s (exit 1)", c.name, strings.Join(c.failing, ", ")), func() {
+				expectControl(results[c.name], c.failing, c.passing, c.name)
+			})
+		}
+	})
+
 	for _, c := range controls {
+		if !c.alone {
+			continue
+		}
 		It(fmt.Sprintf("fails %s on %s (exit 1)", c.name, strings.Join(c.failing, ", ")), func(ctx SpecContext) {
-			r := runGate(ctx, c.hook, c.args...)
-			Expect(r.code).To(Equal(1), r.output)
-			Expect(r.report.Run.Status).To(Equal(reports.StatusFailed))
-			for _, id := range c.failing {
-				Expect(r.check(id).Passed).To(BeFalse(), "%s should fail: %s", id, r.check(id).Message())
-				Expect(r.output).To(ContainSubstring("FAIL: " + r.check(id).Name))
-			}
-			for _, id := range c.passing {
-				Expect(r.check(id).Passed).To(BeTrue(), "%s should pass: %s", id, r.check(id).Message())
-			}
-			// the run was judged: its measurements are in the report
-			for _, sc := range r.report.Scenarios {
-				Expect(sc.Timeline.Total).To(BeNumerically(">", 0))
-				Expect(sc.Faults).NotTo(BeEmpty())
-			}
-			AddReportEntry(c.name, r.output[strings.LastIndex(r.output, "Report:"):])
+			expectControl(runGate(ctx, c.hook, c.args...), c.failing, c.passing, c.name)
 		})
 	}
+
+	// What only the API server can tell (schema, validation) is found by a
+	// server-side dry run, before anything is deployed: exit 2, naming the
+	// file. Cluster-scoped objects are refused unless allowed.
+	It("rejects objects the API server refuses, and cluster-scoped ones, with exit 2", func(ctx SpecContext) {
+		sample := func() string {
+			dir := GinkgoT().TempDir()
+			for _, f := range []string{"deployment.yaml", "service.yaml", "pdb.yaml"} {
+				data, err := os.ReadFile(filepath.Join("../workloads/sample", f))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(os.WriteFile(filepath.Join(dir, f), data, 0o644)).To(Succeed())
+			}
+			return dir
+		}
+		bad := sample()
+		dep := filepath.Join(bad, "deployment.yaml")
+		data, _ := os.ReadFile(dep)
+		Expect(os.WriteFile(dep, []byte(strings.Replace(string(data), "- name: app\n", "- name: App_1\n", 1)), 0o644)).To(Succeed())
+		r := runGate(ctx, nil, "--workload", bad, "--label-filter", "scenario:self-healing")
+		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.output).To(MatchRegexp(`deployment.yaml:\d+: Deployment sampleapp: .*App_1`))
+
+		scoped := sample()
+		Expect(os.WriteFile(filepath.Join(scoped, "role.yaml"), []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: chaosgate-e2e}\nrules: []\n"), 0o644)).To(Succeed())
+		r = runGate(ctx, nil, "--workload", scoped, "--label-filter", "scenario:self-healing")
+		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.output).To(ContainSubstring("role.yaml:1: ClusterRole chaosgate-e2e: cluster-scoped objects would change the cluster for everyone"))
+	})
+
+	// The kind-only refusal is real: a cluster with one node that is not a
+	// kind node (a Node object with a cloud provider ID, added for the test)
+	// is refused without --allow-context, and even with it, faults that need
+	// Docker access to the nodes are refused.
+	It("refuses a cluster that is not a kind cluster unless allowed, and node faults on it even then", func(ctx SpecContext) {
+		c, err := clusters.Connect(clusters.DefaultName, "")
+		Expect(err).NotTo(HaveOccurred())
+		fake := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "chaosgate-e2e-cloud-node"}, Spec: corev1.NodeSpec{ProviderID: "aws:///eu-west-1a/i-0e2e"}}
+		_, err = c.Client.CoreV1().Nodes().Create(ctx, fake, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx context.Context) {
+			_ = c.Client.CoreV1().Nodes().Delete(ctx, fake.Name, metav1.DeleteOptions{})
+		})
+
+		r := runGate(ctx, nil, "--context", "kind-chaosgate", "--label-filter", "scenario:self-healing")
+		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.output).To(ContainSubstring(`context "kind-chaosgate" is not a kind cluster (node chaosgate-e2e-cloud-node has provider ID "aws:///eu-west-1a/i-0e2e")`))
+
+		r = runGate(ctx, nil, "--context", "kind-chaosgate", "--allow-context", "kind-chaosgate", "--suites", "node-failure")
+		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.output).To(ContainSubstring("needs Docker access to the cluster's nodes"))
+
+		r = runGate(ctx, nil, "--context", "kind-chaosgate", "--allow-context", "kind-chaosgate", "--label-filter", "scenario:self-healing")
+		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.output).To(ContainSubstring("images cannot be loaded into its nodes"))
+	})
 
 	It("exits 130 when interrupted during setup", func(ctx SpecContext) {
 		r := runGate(ctx, &when{marker: "Running", do: interruptAfter(time.Second)}, "--label-filter", "scenario:self-healing")

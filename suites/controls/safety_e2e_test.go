@@ -41,7 +41,7 @@ var faultCases = []struct {
 	{"network-partition", []string{"--label-filter", "scenario:network-partition", "--node-fault-start", "3s", "--node-unreachable-for", "60s"}},
 }
 
-var _ = Describe("a run that ends badly leaves nothing broken", Label("e2e", "safety"), Ordered, func() {
+var _ = Describe("a run that ends badly leaves nothing broken", Label("e2e", "safety"), Ordered, ContinueOnFailure, func() {
 	for _, fc := range faultCases {
 		inEffect := &when{marker: `msg="fault in effect" id=`}
 

@@ -240,15 +240,7 @@ func BudgetRespected(minServing int, budget string, selects bool) Check {
 			if len(o.Faults) == 0 {
 				return withDetail(reports.Unmeasured(CheckBudgetRespected, name, ">=", float64(minServing), "replicas", "not measured"), "no fault was issued")
 			}
-			from := o.Faults[0].Issued
-			low, at := o.Pods.ServingAt(from, nil), from
-			for _, t := range o.Pods.changeTimes() {
-				if t.After(from) && !t.After(o.End) {
-					if n := o.Pods.ServingAt(t, nil); n < low {
-						low, at = n, t
-					}
-				}
-			}
+			low, at := o.Pods.LowestServing(o.Faults[0].Issued, o.End)
 			c := reports.AtLeast(CheckBudgetRespected, name, float64(low), float64(minServing), "replicas")
 			c.Detail = fmt.Sprintf("lowest %d serving at %.1fs", low, at.Sub(o.Origin).Seconds())
 			if !selects {

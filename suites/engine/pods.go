@@ -88,6 +88,20 @@ func (h *PodHistory) ServingAt(t time.Time, exclude map[types.UID]bool) int {
 	return n
 }
 
+// LowestServing returns the fewest pods serving at any moment of [from,
+// to], and when that was first the case.
+func (h *PodHistory) LowestServing(from, to time.Time) (int, time.Time) {
+	low, at := h.ServingAt(from, nil), from
+	for _, t := range h.changeTimes() {
+		if t.After(from) && !t.After(to) {
+			if n := h.ServingAt(t, nil); n < low {
+				low, at = n, t
+			}
+		}
+	}
+	return low, at
+}
+
 // PodsOn returns the pods not gone that ran on node at t.
 func (h *PodHistory) PodsOn(node string, t time.Time) []types.UID {
 	var out []types.UID

@@ -227,17 +227,22 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		r.finish(out, false)
 		return &InterruptedError{Cause: ctx.Err()}
 	}
+	// the cause first; schedules cancelled because of it are not news
 	var errs []error
+	if hookErr != nil {
+		errs = append(errs, hookErr)
+	}
+	if loadErr != nil && !errors.Is(loadErr, context.Canceled) {
+		errs = append(errs, fmt.Errorf("load: %w", loadErr))
+	}
 	for _, e := range faultErrs {
-		if e != nil {
+		if e != nil && !errors.Is(e, context.Canceled) {
 			errs = append(errs, fmt.Errorf("fault injection: %w", e))
 		}
 	}
-	if loadErr != nil {
-		errs = append(errs, fmt.Errorf("load: %w", loadErr))
-	}
-	if hookErr != nil {
-		errs = append(errs, hookErr)
+	if len(errs) == 0 && (loadErr != nil || lctx.Err() != nil) {
+		// the load stopped early with no other cause recorded
+		errs = append(errs, fmt.Errorf("load stopped early: %v", loadErr))
 	}
 	if revertErr != nil {
 		errs = append(errs, fmt.Errorf("revert: %w", revertErr))

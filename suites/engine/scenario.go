@@ -86,6 +86,9 @@ type Step struct {
 	// EffectTimeout bounds waiting for each injection's effect; zero uses
 	// the scenario's.
 	EffectTimeout time.Duration
+	// NeedsDocker marks faults that reach the nodes through Docker, which
+	// only kind clusters allow.
+	NeedsDocker bool
 }
 
 // Scenario is one run of load and faults and the checks that judge it.
