@@ -56,7 +56,7 @@ e2e-cluster: docker build
 # The gate's own specs under go test (Ginkgo flags work), shortened.
 e2e-specs: docker build
 	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./suites/ -run TestSpecs -v -ginkgo.v -ginkgo.no-color \
-		-chaosgate.duration=30s -chaosgate.kills=2 -chaosgate.kill-interval=10s
+		-ginkgo.label-filter=scenario:self-healing -chaosgate.duration=30s -chaosgate.kills=2 -chaosgate.kill-interval=10s
 
 # The binary against the healthy sample and every negative control.
 e2e-controls: docker build

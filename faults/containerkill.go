@@ -153,8 +153,15 @@ func (i *containerKillInjection) Apply(ctx context.Context) error {
 	var errs []error
 	for _, c := range i.Containers {
 		if err := killContainer(ctx, i.docker, c.Node, c.ID); err != nil {
+			if strings.Contains(err.Error(), "not found") && !strings.Contains(err.Error(), "executable file not found") {
+				// the container is gone already (restarted, pod deleted)
+				err = &FindingError{Err: err}
+			}
 			errs = append(errs, fmt.Errorf("%s/%s: %w", c.Pod, c.Container, err))
 		}
+	}
+	if len(errs) == 1 {
+		return errs[0]
 	}
 	return errors.Join(errs...)
 }

@@ -19,9 +19,10 @@ import (
 )
 
 // Drain cordons a worker and evicts its pods through the Eviction API, as
-// `kubectl drain` does (DaemonSet and mirror pods stay; every other pod is
-// evicted concurrently, and an eviction a PodDisruptionBudget refuses is
-// retried), so PDBs are respected. An eviction still refused at the
+// `kubectl drain` does (DaemonSet and mirror pods stay, and so do pods no
+// controller would bring back, as kubectl does without --force; every other
+// pod is evicted concurrently, and an eviction a PodDisruptionBudget refuses
+// is retried), so PDBs are respected. An eviction still refused at the
 // deadline is reported with the budget that blocks it, not waited on
 // forever. kube-system pods stay unless IncludeKubeSystem is set. It is in
 // effect when the node is cordoned and no evictable pod is left on it; the
@@ -85,6 +86,12 @@ func (d *Drain) Plan(ctx context.Context) (Injection, error) {
 		if !evictable(&p, d.IncludeKubeSystem) {
 			continue
 		}
+		if metav1.GetControllerOf(&p) == nil {
+			// kubectl drain refuses these without --force: nothing would
+			// bring them back
+			inj.Unmanaged = append(inj.Unmanaged, p.Namespace+"/"+p.Name)
+			continue
+		}
 		inj.Pods = append(inj.Pods, podKey{Namespace: p.Namespace, Name: p.Name, UID: p.UID})
 		inj.targets = append(inj.targets, Target{Kind: "pod", Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), Node: node})
 	}
@@ -119,6 +126,8 @@ type drainInjection struct {
 	WasCordoned bool          `json:"wasCordoned"`
 	Pods        []podKey      `json:"pods"`
 	Deadline    time.Duration `json:"deadline"`
+	// Unmanaged pods (no controller) stay: evicting them loses them.
+	Unmanaged []string `json:"unmanaged,omitempty"`
 }
 
 func (i *drainInjection) Targets() []Target               { return i.targets }
@@ -166,7 +175,7 @@ func (i *drainInjection) evict(ctx context.Context, p podKey) error {
 		case !apierrors.IsTooManyRequests(err):
 			return fmt.Errorf("evict %s/%s: %w", p.Namespace, p.Name, err)
 		case time.Now().After(deadline):
-			return &BlockedEvictionError{Pod: p.Namespace + "/" + p.Name, Budgets: i.budgets(ctx, p), Waited: i.Deadline, Err: err}
+			return &FindingError{Err: &BlockedEvictionError{Pod: p.Namespace + "/" + p.Name, Budgets: i.budgets(ctx, p), Waited: i.Deadline, Err: err}}
 		}
 		select {
 		case <-ctx.Done():

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,6 +70,20 @@ func newFakeKind(t *testing.T, workers ...string) *fakeKind {
 		err := k.cs.Tracker().Delete(schema.GroupVersionResource{Version: "v1", Resource: "pods"}, a.GetNamespace(), ev.GetName())
 		return true, nil, err
 	})
+	// a kubelet that runs and reaches the API server renews its lease; a
+	// real one does so every 10s, this one whenever the lease is read
+	k.cs.PrependReactor("get", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		node := a.(k8stesting.GetAction).GetName()
+		k.mu.Lock()
+		up := k.running[node] && k.kubelet[node] && !k.droppedLocked(node)
+		k.mu.Unlock()
+		if !up {
+			return true, nil, apierrors.NewNotFound(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, node)
+		}
+		now := metav1.NewMicroTime(time.Now())
+		return true, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: a.GetNamespace()},
+			Spec: coordinationv1.LeaseSpec{RenewTime: &now}}, nil
+	})
 	return k
 }
 
@@ -79,14 +95,7 @@ func (k *fakeKind) addPod(p *corev1.Pod) {
 
 // settle sets each node's Ready condition from its state.
 func (k *fakeKind) settle(node string) {
-	ready := k.running[node] && k.kubelet[node]
-	for _, cmd := range []string{"iptables", "ip6tables"} {
-		for _, r := range k.rules[node+"/"+cmd] {
-			if strings.Contains(r, "DROP") {
-				ready = false
-			}
-		}
-	}
+	ready := k.running[node] && k.kubelet[node] && !k.droppedLocked(node)
 	n, err := k.cs.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
 	if err != nil {
 		return
@@ -97,6 +106,18 @@ func (k *fakeKind) settle(node string) {
 	}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}
 	_, _ = k.cs.CoreV1().Nodes().UpdateStatus(context.Background(), n, metav1.UpdateOptions{})
+}
+
+// droppedLocked reports whether one of the node's rules drops traffic.
+func (k *fakeKind) droppedLocked(node string) bool {
+	for _, cmd := range []string{"iptables", "ip6tables"} {
+		for _, r := range k.rules[node+"/"+cmd] {
+			if strings.Contains(r, "DROP") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (k *fakeKind) call(verb, c string) error {

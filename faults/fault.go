@@ -94,6 +94,21 @@ func IsNoTarget(err error) bool {
 	return errors.As(err, &nt)
 }
 
+// FindingError wraps what went wrong with a fault because of the workload's
+// or the cluster's state (a pod already gone, an eviction a budget refuses):
+// a finding the checks judge, not a failure of the tool.
+type FindingError struct{ Err error }
+
+func (e *FindingError) Error() string { return e.Err.Error() }
+func (e *FindingError) Unwrap() error { return e.Err }
+
+// IsFinding reports whether err is about the workload's or the cluster's
+// state rather than the tool: a *NoTargetError or a *FindingError.
+func IsFinding(err error) bool {
+	var f *FindingError
+	return IsNoTarget(err) || errors.As(err, &f)
+}
+
 // Stages of an injection an Event's error can come from.
 const (
 	StagePlan   = "plan"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -27,15 +28,21 @@ type Injector struct {
 
 	mu       sync.Mutex
 	seq      int
+	token    string
 	injected []*injected // every injection, in order
 	verifies sync.WaitGroup
+	// notify keeps observers' updates in the order the events changed
+	notify sync.Mutex
 }
 
 type injected struct {
-	seq    int
-	inj    Injection // nil when planning failed
-	ev     Event
-	active bool // journaled and not reverted yet
+	// reverting serialises reverts of the same injection (the engine's
+	// and a cleanup's may overlap after an interrupt)
+	reverting sync.Mutex
+	seq       int
+	inj       Injection // nil when planning failed
+	ev        Event
+	active    bool // journaled and not reverted yet
 	// verified is closed when verification has ended either way
 	verified    chan struct{}
 	stopVerify  context.CancelFunc
@@ -52,6 +59,8 @@ func (in *Injector) logger() *slog.Logger {
 // update changes an injection's event under the lock and notifies the
 // observer with a copy, outside the lock.
 func (in *Injector) update(x *injected, fn func(*Event)) {
+	in.notify.Lock()
+	defer in.notify.Unlock()
 	in.mu.Lock()
 	fn(&x.ev)
 	ev := x.ev
@@ -81,7 +90,12 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 	in.mu.Lock()
 	in.seq++
 	seq := in.seq
-	id := fmt.Sprintf("%s-%s-%d", in.RunID, f.Kind(), seq)
+	if in.token == "" {
+		// two gates sharing a journal and starting in the same second must
+		// not collide
+		in.token = fmt.Sprintf("%04x", rand.IntN(1<<16))
+	}
+	id := fmt.Sprintf("%s-%s-%s-%d", in.RunID, in.token, f.Kind(), seq)
 	x := &injected{seq: seq, ev: Event{ID: id, Kind: f.Kind(), Description: f.Describe()}, verified: make(chan struct{})}
 	if sh, ok := f.(SelfHealing); ok {
 		x.selfHealing = sh.SelfHealing()
@@ -95,8 +109,12 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		in.logger().Warn("fault not injected", "id", id, "err", err)
 		in.update(x, func(e *Event) { e.Issued, e.Stage, e.Error = time.Now(), StagePlan, err.Error() })
+		if !IsFinding(err) {
+			// the API or the node could not be reached: the tool's failure
+			return id, fmt.Errorf("plan %s: %w", id, err)
+		}
+		in.logger().Warn("fault not injected", "id", id, "err", err)
 		return id, nil
 	}
 	state, err := inj.State()
@@ -122,8 +140,13 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 		if ctx.Err() != nil {
 			return id, ctx.Err()
 		}
-		in.logger().Warn("fault could not be applied", "id", id, "err", err)
 		in.update(x, func(e *Event) { e.Stage, e.Error = StageApply, err.Error() })
+		if !IsFinding(err) {
+			// still journaled and active: the caller's RevertAll undoes
+			// whatever part of it was applied
+			return id, fmt.Errorf("apply %s: %w", id, err)
+		}
+		in.logger().Warn("fault could not be applied", "id", id, "err", err)
 		return id, nil
 	}
 	timeout := verifyTimeout
@@ -223,6 +246,8 @@ func (in *Injector) Revert(ctx context.Context, id string) error {
 	if x == nil {
 		return nil
 	}
+	x.reverting.Lock()
+	defer x.reverting.Unlock()
 	in.mu.Lock()
 	active, inj, stop := x.active, x.inj, x.stopVerify
 	in.mu.Unlock()

@@ -90,10 +90,11 @@ func (i *kubeletStopInjection) Revert(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	since := time.Now()
 	for {
 		_, err := i.docker.Exec(ctx, i.Node, "systemctl", "start", "kubelet")
 		if err == nil {
-			err = nodeBack(ctx, i.client, i.Node)
+			err = nodeBack(ctx, i.client, i.Node, since)
 		}
 		if err == nil {
 			return nil

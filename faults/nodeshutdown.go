@@ -110,8 +110,9 @@ func (i *nodeShutdownInjection) Revert(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	since := time.Now()
 	for {
-		err := i.reverted(ctx)
+		err := i.reverted(ctx, since)
 		if err == nil {
 			return nil
 		}
@@ -128,7 +129,7 @@ func (i *nodeShutdownInjection) Revert(ctx context.Context) error {
 
 // reverted starts the container when it is not running and reports
 // whether the node is back.
-func (i *nodeShutdownInjection) reverted(ctx context.Context) error {
+func (i *nodeShutdownInjection) reverted(ctx context.Context, since time.Time) error {
 	running, err := i.docker.Running(ctx, i.Node)
 	if err != nil {
 		return err
@@ -141,12 +142,22 @@ func (i *nodeShutdownInjection) reverted(ctx context.Context) error {
 			return fmt.Errorf("container %s not running after start (%v)", i.Node, err)
 		}
 	}
-	return nodeBack(ctx, i.client, i.Node)
+	return nodeBack(ctx, i.client, i.Node, since)
 }
 
-// nodeBack reports nil when the node is Ready and every DaemonSet pod on it
-// (kube-proxy, the pod network) is Ready.
-func nodeBack(ctx context.Context, cs kubernetes.Interface, node string) error {
+// nodeBack reports nil when the node's kubelet has renewed its lease since
+// since, the node is Ready and every DaemonSet pod on it (kube-proxy, the
+// pod network) is Ready. The lease proves the kubelet is back: a revert
+// that starts before the control plane noticed the outage would otherwise
+// read the Ready status of before the fault.
+func nodeBack(ctx context.Context, cs kubernetes.Interface, node string, since time.Time) error {
+	lease, err := cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("lease of node %s: %w", node, err)
+	}
+	if lease.Spec.RenewTime == nil || !lease.Spec.RenewTime.Time.After(since) {
+		return fmt.Errorf("the kubelet of %s has not renewed its lease since the revert began", node)
+	}
 	n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
 		return err

@@ -184,7 +184,14 @@ func (i *partitionInjection) Verify(ctx context.Context) error {
 // ours lists the rules in the node that carry the tag, by command.
 func (i *partitionInjection) ours(ctx context.Context) (map[string][]string, int, error) {
 	found, n := map[string][]string{}, 0
+	cmds := map[string]bool{}
+	for _, r := range i.rules() {
+		cmds[r.cmd] = true
+	}
 	for _, cmd := range []string{"iptables", "ip6tables"} {
+		if !cmds[cmd] {
+			continue // a host without IPv6 may have no ip6tables
+		}
 		out, err := i.docker.Exec(ctx, i.Node, cmd, "-w", "-S")
 		if err != nil {
 			return nil, 0, err
@@ -208,10 +215,11 @@ func (i *partitionInjection) Revert(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	since := time.Now()
 	for {
 		err := i.removeRules(ctx)
 		if err == nil {
-			err = nodeBack(ctx, i.client, i.Node)
+			err = nodeBack(ctx, i.client, i.Node, since)
 		}
 		if err == nil {
 			return nil

@@ -187,21 +187,29 @@ func (i *podKillInjection) Targets() []Target {
 func (i *podKillInjection) State() (json.RawMessage, error) { return json.Marshal(i) }
 
 func (i *podKillInjection) Apply(ctx context.Context) error {
-	var errs []string
+	var found, failed []string
 	for _, p := range i.Pods {
 		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}}
 		if i.Force {
 			zero := int64(0)
 			opts.GracePeriodSeconds = &zero
 		}
-		if err := i.client.CoreV1().Pods(i.Namespace).Delete(ctx, p.Name, opts); err != nil {
+		err := i.client.CoreV1().Pods(i.Namespace).Delete(ctx, p.Name, opts)
+		switch {
+		case err == nil:
+		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
 			// gone already, or replaced by a pod of the same name: this
-			// injection killed nothing
-			errs = append(errs, fmt.Sprintf("%s: %v", p.Name, err))
+			// injection killed nothing, which the checks will say
+			found = append(found, fmt.Sprintf("%s: %v", p.Name, err))
+		default:
+			failed = append(failed, fmt.Sprintf("%s: %v", p.Name, err))
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("delete pods: %s", strings.Join(errs, "; "))
+	if len(failed) > 0 {
+		return fmt.Errorf("delete pods: %s", strings.Join(append(failed, found...), "; "))
+	}
+	if len(found) > 0 {
+		return &FindingError{Err: fmt.Errorf("delete pods: %s", strings.Join(found, "; "))}
 	}
 	return nil
 }

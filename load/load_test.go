@@ -112,10 +112,10 @@ func TestWindows(t *testing.T) {
 		t.Fatalf("windows = %d", len(w))
 	}
 	want := []Window{
-		{Start: 0, Total: 2, OK: 2, Availability: 1, P50: ms(10), P99: ms(20)},
-		{Start: time.Second, Total: 2, OK: 1, Availability: .5, P50: ms(40), P99: ms(40)},
+		{Start: 0, Total: 2, OK: 2, Availability: 1, P50: ms(10), P95: ms(20), P99: ms(20)},
+		{Start: time.Second, Total: 2, OK: 1, Availability: .5, P50: ms(40), P95: ms(40), P99: ms(40)},
 		{Start: 2 * time.Second, Availability: 1},
-		{Start: 3 * time.Second, Total: 1, OK: 1, Availability: 1, P50: ms(50), P99: ms(50)},
+		{Start: 3 * time.Second, Total: 1, OK: 1, Availability: 1, P50: ms(50), P95: ms(50), P99: ms(50)},
 	}
 	for i := range want {
 		if w[i] != want[i] {

@@ -137,10 +137,10 @@ func OKOnly(s Sample) bool { return s.OK }
 // Window is one slice of the timeline.
 type Window struct {
 	// Start is the window's start offset from the timeline origin.
-	Start        time.Duration
-	Total, OK    int
-	Availability float64
-	P50, P99     time.Duration
+	Start         time.Duration
+	Total, OK     int
+	Availability  float64
+	P50, P95, P99 time.Duration
 }
 
 // MaxWindows bounds how many windows Windows returns.
@@ -183,7 +183,7 @@ func (t *Timeline) Windows(width time.Duration) []Window {
 			win.Availability = float64(win.OK) / float64(win.Total)
 		}
 		slices.Sort(lat)
-		win.P50, win.P99 = Percentile(lat, .5), Percentile(lat, .99)
+		win.P50, win.P95, win.P99 = Percentile(lat, .5), Percentile(lat, .95), Percentile(lat, .99)
 		out[w] = win
 	}
 	return out

@@ -50,6 +50,12 @@ type Run struct {
 	Workload string   `json:"workload"`
 	Target   string   `json:"target"`
 	Command  []string `json:"command,omitempty"`
+	// Version is chaosgate's; KubernetesVersion the cluster's (its API
+	// server's); WorkloadDigest a hash of the workload's manifests, so two
+	// runs can be told to have judged the same thing.
+	Version           string `json:"version,omitempty"`
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	WorkloadDigest    string `json:"workloadDigest,omitempty"`
 }
 
 // Scenario is one suite's run: load, faults, recovery, checks.
@@ -67,6 +73,10 @@ type Scenario struct {
 	Recoveries  []Recovery `json:"recoveries"`
 	// Replicas is the target's serving/desired replicas at every change.
 	Replicas []ReplicaPoint `json:"replicas,omitempty"`
+	// Revisions is how many pods of each revision (ReplicaSet, by pod
+	// template hash) serve, at every change: old and new side by side
+	// during a rollout.
+	Revisions []RevisionPoint `json:"revisions,omitempty"`
 	// Nodes is every node's state at every change.
 	Nodes  []NodePoint `json:"nodes,omitempty"`
 	Checks []Check     `json:"checks"`
@@ -134,6 +144,7 @@ type Window struct {
 	OK           int     `json:"ok"`
 	Availability float64 `json:"availability"`
 	P50MS        float64 `json:"p50Ms"`
+	P95MS        float64 `json:"p95Ms"`
 	P99MS        float64 `json:"p99Ms"`
 }
 
@@ -185,6 +196,13 @@ type ReplicaPoint struct {
 	T       float64 `json:"t"`
 	Ready   int     `json:"ready"`
 	Desired int     `json:"desired"`
+}
+
+// RevisionPoint is how many pods of one revision serve from T on.
+type RevisionPoint struct {
+	T        float64 `json:"t"`
+	Revision string  `json:"revision"`
+	Serving  int     `json:"serving"`
 }
 
 // NodePoint is one node's state at T seconds from load start.

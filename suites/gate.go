@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -270,7 +271,7 @@ func (g *gate) start() error {
 	g.rep = reports.Report{SchemaVersion: reports.SchemaVersion, Run: reports.Run{
 		ID: runID, Started: time.Now(), Status: reports.StatusRunning, Cluster: g.o.Cluster.Name,
 		Context: "kind-" + g.o.Cluster.Name, Workload: g.w.Source, Target: fmt.Sprintf("%s:%d", g.w.Service.Name, g.w.Port.Port),
-		Command: g.o.Command,
+		Command: g.o.Command, Version: Version(), WorkloadDigest: g.w.Digest(),
 	}}
 	g.save()
 	return nil
@@ -284,10 +285,41 @@ func (g *gate) save() {
 	}
 }
 
-func (g *gate) setContext(name string) {
+func (g *gate) setCluster(context, kubernetesVersion string) {
 	g.mu.Lock()
-	g.rep.Run.Context = name
+	g.rep.Run.Context, g.rep.Run.KubernetesVersion = context, kubernetesVersion
 	g.mu.Unlock()
+}
+
+// Version is chaosgate's version: the module version it was built as, or
+// the source revision (with "+dirty" for uncommitted changes).
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
 }
 
 // addScenario adds a finished scenario, so the report on disk grows while

@@ -44,14 +44,16 @@ func TestSpecs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	suiteConfig, reporterConfig := GinkgoConfiguration()
 	reg, err := suites.Register(context.Background(), suites.Options{
 		Cluster:  clusters.UpOptions{Config: clusters.Config{Name: *cluster}, Progress: os.Stderr},
 		Workload: *workloadF, Namespace: *namespace, ReportDir: dir, SourceDir: src, Params: params, Progress: os.Stderr,
+		// only what -ginkgo.label-filter selects is validated
+		LabelFilter: suiteConfig.LabelFilter,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	suiteConfig, reporterConfig := GinkgoConfiguration()
 	RunSpecs(t, "chaosgate resilience gate (go test)", suiteConfig, reporterConfig)
 	res := reg.Result()
 	t.Logf("verdict: exit %d, %s; report in %s", res.Verdict.Code, res.Verdict.Status, dir)

@@ -173,7 +173,11 @@ func (g *gate) setUp(ctx context.Context) error {
 		return err
 	}
 	g.cluster = c
-	g.setContext(c.Context)
+	kv := ""
+	if v, err := c.Client.Discovery().ServerVersion(); err == nil {
+		kv = v.GitVersion
+	}
+	g.setCluster(c.Context, kv)
 	if err := faults.CheckTarget(ctx, c.Client, c.Context, o.AllowContext); err != nil {
 		var nk *faults.NotKindError
 		if errors.As(err, &nk) {

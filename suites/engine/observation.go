@@ -85,6 +85,14 @@ func recoveries(h *PodHistory, evs []faults.Event) []RecoveryResult {
 	return out
 }
 
+func distinctRevisions(rs []RevisionPoint) map[string]bool {
+	m := map[string]bool{}
+	for _, r := range rs {
+		m[r.Revision] = true
+	}
+	return m
+}
+
 // restartsInPlace reports whether the fault hit containers only, which the
 // kubelet restarts in the same pod.
 func restartsInPlace(e faults.Event) bool {
@@ -117,10 +125,15 @@ func fillReport(sc *reports.Scenario, obs *Observation) {
 	}
 	for _, w := range obs.Timeline.Windows(window) {
 		sc.Timeline.Windows = append(sc.Timeline.Windows, reports.Window{T: w.Start.Seconds(), Total: w.Total, OK: w.OK,
-			Availability: w.Availability, P50MS: ms(w.P50), P99MS: ms(w.P99)})
+			Availability: w.Availability, P50MS: ms(w.P50), P95MS: ms(w.P95), P99MS: ms(w.P99)})
 	}
 	for _, p := range obs.Pods.ReplicaSeries() {
 		sc.Replicas = append(sc.Replicas, reports.ReplicaPoint{T: offset(obs.Origin, p.At), Ready: p.Serving, Desired: p.Desired})
+	}
+	if revs := obs.Pods.RevisionSeries(); len(distinctRevisions(revs)) > 1 {
+		for _, r := range revs {
+			sc.Revisions = append(sc.Revisions, reports.RevisionPoint{T: offset(obs.Origin, r.At), Revision: r.Revision, Serving: r.Serving})
+		}
 	}
 	for _, n := range obs.Nodes {
 		sc.Nodes = append(sc.Nodes, reports.NodePoint{T: offset(obs.Origin, n.At), Node: n.Node, Ready: string(n.Ready), Schedulable: n.Schedulable})

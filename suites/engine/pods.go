@@ -22,6 +22,9 @@ type PodState struct {
 	UID  types.UID
 	Name string
 	Node string
+	// Revision is the pod's template hash: which ReplicaSet, old or new,
+	// it belongs to during a rollout.
+	Revision string
 	// Ready is the pod's Ready condition; Terminating that it has a
 	// deletionTimestamp; Gone that it was deleted.
 	Ready, Terminating, Gone bool
@@ -165,6 +168,50 @@ func (h *PodHistory) ReplicaSeries() []ReplicaPoint {
 	return out
 }
 
+// RevisionSeries is, at every change, how many pods of each revision (pod
+// template hash) serve: the old and the new ReplicaSet of a rollout side
+// by side. Only changes to a revision's count are listed.
+func (h *PodHistory) RevisionSeries() []RevisionPoint {
+	var out []RevisionPoint
+	last := map[string]int{}
+	for _, t := range h.changeTimes() {
+		count := map[string]int{}
+		for _, s := range h.states(t) {
+			if !s.Gone {
+				count[s.Revision] += 0 // a revision is listed from its first pod on
+			}
+			if s.Serving() {
+				count[s.Revision]++
+			}
+		}
+		for rev := range last {
+			if _, ok := count[rev]; !ok {
+				count[rev] = 0
+			}
+		}
+		for rev, n := range count {
+			if prev, ok := last[rev]; !ok || prev != n {
+				out = append(out, RevisionPoint{At: t, Revision: rev, Serving: n})
+				last[rev] = n
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].Revision < out[j].Revision
+	})
+	return out
+}
+
+// RevisionPoint is how many pods of one revision serve from At on.
+type RevisionPoint struct {
+	At       time.Time
+	Revision string
+	Serving  int
+}
+
 // ReplicaPoint is the target's serving and desired replicas at a moment.
 type ReplicaPoint struct {
 	At               time.Time
@@ -232,7 +279,8 @@ func (o *PodObserver) pod(obj any, deleted bool) {
 	if !ok {
 		return
 	}
-	s := PodState{UID: p.UID, Name: p.Name, Node: p.Spec.NodeName, Ready: podReady(p), Terminating: p.DeletionTimestamp != nil, Gone: deleted}
+	s := PodState{UID: p.UID, Name: p.Name, Node: p.Spec.NodeName, Revision: p.Labels["pod-template-hash"],
+		Ready: podReady(p), Terminating: p.DeletionTimestamp != nil, Gone: deleted}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if prev, ok := o.last[p.UID]; ok && prev == s {

@@ -107,3 +107,25 @@ func TestReplicaSeriesAndPodsOn(t *testing.T) {
 		t.Fatalf("pods on w1: %v", on)
 	}
 }
+
+func TestRevisionSeries(t *testing.T) {
+	h := history()
+	add := func(s float64, pod, rev string, ready, term bool) {
+		h.Pods = append(h.Pods, PodChange{At: at(s), PodState: PodState{UID: types.UID(pod), Name: pod, Revision: rev, Ready: ready, Terminating: term}})
+	}
+	add(0, "a", "old", true, false)
+	add(0, "b", "old", true, false)
+	add(10, "c", "new", false, false)
+	add(12, "c", "new", true, false)
+	add(12.1, "a", "old", true, true)
+	got := h.RevisionSeries()
+	want := []RevisionPoint{{at(0), "old", 2}, {at(10), "new", 0}, {at(12), "new", 1}, {at(12.1), "old", 1}}
+	if len(got) != len(want) {
+		t.Fatalf("%+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("point %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

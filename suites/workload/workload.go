@@ -3,6 +3,9 @@ package workload
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -418,4 +421,16 @@ func (w *Workload) DisruptionBudget() (b Budget, ok bool) {
 		return all[0], true
 	}
 	return Budget{}, false
+}
+
+// Digest is a hash of the workload's objects (their JSON, in file order):
+// two runs with the same digest judged the same manifests.
+func (w *Workload) Digest() string {
+	h := sha256.New()
+	for _, o := range w.Objects {
+		data, _ := json.Marshal(o.Object)
+		h.Write(data)
+		h.Write([]byte{'\n'})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }
