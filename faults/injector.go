@@ -16,8 +16,10 @@ import (
 // records an Event per injection. It is safe for concurrent use.
 type Injector struct {
 	Journal Journal
-	// Cluster is stored in journal entries so recovery finds the cluster.
+	// Cluster (a kind cluster's name, empty for other clusters) and
+	// Context are stored in journal entries so recovery finds the cluster.
 	Cluster string
+	Context string
 	// RunID prefixes injection ids.
 	RunID string
 	// VerifyTimeout bounds waiting for a fault to take effect; default 30s.
@@ -124,7 +126,7 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 	}
 	targets := inj.Targets()
 	// the revert is registered (journal on disk, active) before Apply
-	if err := in.Journal.Add(Entry{ID: id, Kind: f.Kind(), Description: f.Describe(), Targets: targetStrings(targets), Cluster: in.Cluster, Created: time.Now(), State: state}); err != nil {
+	if err := in.Journal.Add(Entry{ID: id, Kind: f.Kind(), Description: f.Describe(), Targets: targetStrings(targets), Cluster: in.Cluster, Context: in.Context, Created: time.Now(), State: state}); err != nil {
 		close(x.verified)
 		return "", err
 	}

@@ -21,13 +21,16 @@ type Journal struct {
 
 // Entry is one active fault in the journal.
 type Entry struct {
-	ID          string          `json:"id"`
-	Kind        string          `json:"kind"`
-	Description string          `json:"description"`
-	Targets     []string        `json:"targets"`
-	Cluster     string          `json:"cluster"`
-	Created     time.Time       `json:"created"`
-	State       json.RawMessage `json:"state"`
+	ID          string   `json:"id"`
+	Kind        string   `json:"kind"`
+	Description string   `json:"description"`
+	Targets     []string `json:"targets"`
+	Cluster     string   `json:"cluster"`
+	// Context is the kubeconfig context the fault was injected through:
+	// how recovery reaches a cluster that is not a local kind cluster.
+	Context string          `json:"context,omitempty"`
+	Created time.Time       `json:"created"`
+	State   json.RawMessage `json:"state"`
 }
 
 // DefaultJournalDir is $CHAOSGATE_STATE/journal, or under the user's state

@@ -54,6 +54,14 @@ func waitNodeReady(ctx context.Context, cs kubernetes.Interface, name string, re
 	}
 }
 
+// NotWorkerError says a node named for a node fault is not a worker of the
+// cluster (missing, or a control-plane node).
+type NotWorkerError struct{ Node string }
+
+func (e *NotWorkerError) Error() string {
+	return fmt.Sprintf("node %q is not a worker node of this cluster", e.Node)
+}
+
 // PickWorker returns node when it is set (after checking it is a worker),
 // or else the worker hosting the most pods that match selector in
 // namespace (ties broken by name), so a node fault hurts the target most.
@@ -70,7 +78,7 @@ func PickWorker(ctx context.Context, cs kubernetes.Interface, namespace, selecto
 	}
 	if node != "" {
 		if !workers[node] {
-			return "", fmt.Errorf("node %q is not a worker node of this cluster", node)
+			return "", &NotWorkerError{Node: node}
 		}
 		return node, nil
 	}

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 )
@@ -34,7 +36,7 @@ const RestartAnnotation = "kubectl.kubernetes.io/restartedAt"
 // back to the previous template, as `kubectl rollout undo` does, and waits
 // until that rollout completes. A good release is not reverted: it is the
 // intended state, and the next run's apply restores the workload's own
-// template.
+// template (ReleaseRollout hands back the fields the release took).
 type Rollout struct {
 	Client     kubernetes.Interface
 	Namespace  string
@@ -158,10 +160,19 @@ func (i *rolloutInjection) Targets() []Target {
 
 func (i *rolloutInjection) State() (json.RawMessage, error) { return json.Marshal(i) }
 
-// Apply changes the template (retrying on conflicts with the controller's
-// own writes).
+// RolloutFieldManager owns what a good release changes in the template,
+// so that ReleaseRollout can hand the template back to the workload.
+const RolloutFieldManager = "chaosgate-rollout"
+
+// Apply changes the template. A good release is a server-side apply of
+// only the fields it changes, owned by RolloutFieldManager; a bad release
+// replaces the template (retrying on conflicts with the controller's own
+// writes), and its revert puts the previous one back whole.
 func (i *rolloutInjection) Apply(ctx context.Context) error {
 	i.applied = time.Now()
+	if !i.Bad {
+		return i.applyRelease(ctx)
+	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		d, err := i.client.AppsV1().Deployments(i.Namespace).Get(ctx, i.Deployment, metav1.GetOptions{})
 		if err != nil {
@@ -199,6 +210,40 @@ func (i *rolloutInjection) Apply(ctx context.Context) error {
 		_, err = i.client.AppsV1().Deployments(i.Namespace).Update(ctx, d, metav1.UpdateOptions{})
 		return err
 	})
+}
+
+func (i *rolloutInjection) applyRelease(ctx context.Context) error {
+	c := corev1ac.Container().WithName(i.Container)
+	if i.Image != "" {
+		c.WithImage(i.Image)
+	}
+	names := make([]string, 0, len(i.Env))
+	for k := range i.Env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		c.WithEnv(corev1ac.EnvVar().WithName(k).WithValue(i.Env[k]))
+	}
+	d := appsv1ac.Deployment(i.Deployment, i.Namespace).WithSpec(appsv1ac.DeploymentSpec().WithTemplate(
+		corev1ac.PodTemplateSpec().WithAnnotations(map[string]string{RestartAnnotation: time.Now().UTC().Format(time.RFC3339Nano)}).
+			WithSpec(corev1ac.PodSpec().WithContainers(c))))
+	_, err := i.client.AppsV1().Deployments(i.Namespace).Apply(ctx, d, metav1.ApplyOptions{FieldManager: RolloutFieldManager, Force: true})
+	return err
+}
+
+// ReleaseRollout gives up every field an earlier good release set in the
+// Deployment's template (an environment variable, the restart annotation),
+// so they go unless the workload's own manifests set them too. Apply the
+// workload first: it takes back the fields both set, such as the image.
+// It makes a new rollout when the release had changed the template.
+func ReleaseRollout(ctx context.Context, cs kubernetes.Interface, namespace, deployment string) error {
+	_, err := cs.AppsV1().Deployments(namespace).Apply(ctx, appsv1ac.Deployment(deployment, namespace),
+		metav1.ApplyOptions{FieldManager: RolloutFieldManager, Force: true})
+	if err != nil {
+		return fmt.Errorf("release the fields of earlier rollouts in %s/%s: %w", namespace, deployment, err)
+	}
+	return nil
 }
 
 // Verify waits for the rollout to complete, or, for a bad release, for its

@@ -9,6 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -35,8 +38,22 @@ func setStatus(t *testing.T, cs *fake.Clientset, st appsv1.DeploymentStatus) {
 	}
 }
 
+// applyWorkload plays the gate's deploy: the workload's own manifest,
+// server-side applied.
+func applyWorkload(t *testing.T, cs *fake.Clientset) {
+	t.Helper()
+	d := appsv1ac.Deployment("web", "d").WithSpec(appsv1ac.DeploymentSpec().WithReplicas(3).
+		WithSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{"app": "web"})).
+		WithTemplate(corev1ac.PodTemplateSpec().WithLabels(map[string]string{"app": "web"}).WithSpec(corev1ac.PodSpec().WithContainers(
+			corev1ac.Container().WithName("app").WithImage("web:1").WithEnv(corev1ac.EnvVar().WithName("MODE").WithValue("a"))))))
+	if _, err := cs.AppsV1().Deployments("d").Apply(context.Background(), d, metav1.ApplyOptions{FieldManager: "chaosgate", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRolloutChangesTheTemplateAndWaitsForIt(t *testing.T) {
-	cs := fake.NewSimpleClientset(deployment())
+	cs := fake.NewClientset()
+	applyWorkload(t, cs)
 	r := &Rollout{Client: cs, Namespace: "d", Deployment: "web", Image: "web:2", Env: map[string]string{"MODE": "b", "NEW": "x"}}
 	inj, err := r.Plan(context.Background())
 	if err != nil {
@@ -49,7 +66,7 @@ func TestRolloutChangesTheTemplateAndWaitsForIt(t *testing.T) {
 	}
 	d, _ := cs.AppsV1().Deployments("d").Get(context.Background(), "web", metav1.GetOptions{})
 	c := d.Spec.Template.Spec.Containers[0]
-	if c.Image != "web:2" || len(c.Env) != 2 || c.Env[0].Value != "b" || d.Spec.Template.Annotations[RestartAnnotation] == "" {
+	if c.Image != "web:2" || len(c.Env) != 2 || envValue(c, "MODE") != "b" || envValue(c, "NEW") != "x" || d.Spec.Template.Annotations[RestartAnnotation] == "" {
 		t.Fatalf("template %+v", d.Spec.Template)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -68,6 +85,26 @@ func TestRolloutChangesTheTemplateAndWaitsForIt(t *testing.T) {
 	if d, _ := cs.AppsV1().Deployments("d").Get(context.Background(), "web", metav1.GetOptions{}); d.Spec.Template.Spec.Containers[0].Image != "web:2" {
 		t.Fatal("a good release was rolled back")
 	}
+	// the next suite deploys the workload again and takes back what the
+	// release changed: nothing of it leaks into later suites
+	applyWorkload(t, cs)
+	if err := ReleaseRollout(context.Background(), cs, "d", "web"); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = cs.AppsV1().Deployments("d").Get(context.Background(), "web", metav1.GetOptions{})
+	c = d.Spec.Template.Spec.Containers[0]
+	if c.Image != "web:1" || len(c.Env) != 1 || envValue(c, "MODE") != "a" || d.Spec.Template.Annotations[RestartAnnotation] != "" {
+		t.Fatalf("the release leaked: %+v %v", c, d.Spec.Template.Annotations)
+	}
+}
+
+func envValue(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
 }
 
 func TestBadReleaseIsDetectedAndRolledBack(t *testing.T) {

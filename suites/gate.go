@@ -101,6 +101,8 @@ type gate struct {
 	mu          sync.Mutex
 	rep         reports.Report
 	suiteReport *types.Report
+	// revertErr is set when faults were still active after the last revert
+	revertErr error
 }
 
 func (g *gate) logger() *slog.Logger {
@@ -345,6 +347,13 @@ func (g *gate) finish() Result {
 		v = Judge(*g.suiteReport)
 		markChecks(g.rep.Scenarios, *g.suiteReport)
 	}
+	if g.revertErr != nil && v.Code != ExitInput {
+		// nothing may be left broken: that outranks any verdict
+		v.Errors = append(v.Errors, g.revertErr.Error())
+		if v.Code != ExitInterrupted {
+			v.Code, v.Status = ExitInfra, reports.StatusError
+		}
+	}
 	if g.ctx.Err() != nil && v.Code != ExitInput {
 		v.Code, v.Status = ExitInterrupted, reports.StatusInterrupted
 	}
@@ -358,9 +367,13 @@ func (g *gate) finish() Result {
 	return Result{Report: rep, Verdict: v}
 }
 
-// markChecks sets each check's outcome to its spec's: Ginkgo decides.
+// markChecks sets each check's outcome to its spec's: Ginkgo decides. A
+// check whose spec did not run (left out by a label filter) is marked not
+// judged; one whose own assertion passed keeps passing when a failure came
+// after it (an AfterAll or a revert in cleanup), which the verdict counts
+// as an infrastructure error instead.
 func markChecks(scs []reports.Scenario, r types.Report) {
-	passed := map[string]bool{}
+	specs := map[string]types.SpecReport{}
 	for _, s := range r.SpecReports {
 		if s.LeafNodeType != types.NodeTypeIt {
 			continue
@@ -374,19 +387,33 @@ func markChecks(scs []reports.Scenario, r types.Report) {
 				check = v
 			}
 		}
-		if s.State.Is(types.SpecStatePassed | types.SpecStateFailureStates) {
-			passed[scenario+"/"+check] = s.State == types.SpecStatePassed
-		}
+		specs[scenario+"/"+check] = s
 	}
 	for i := range scs {
 		sc := &scs[i]
 		for j := range sc.Checks {
-			if p, ok := passed[sc.Name+"/"+sc.Checks[j].ID]; ok {
-				sc.Checks[j].Passed = p
+			c := &sc.Checks[j]
+			s, ok := specs[sc.Name+"/"+c.ID]
+			switch {
+			case c.Skipped:
+				// the engine could not judge it; its It skipped itself
+			case !ok || s.State.Is(types.SpecStateSkipped|types.SpecStatePending):
+				*c = notSelected(*c)
+			case s.State == types.SpecStatePassed:
+				c.Passed = true
+			case s.State.Is(types.SpecStateFailureStates) && s.Failure.FailureNodeContext == types.FailureNodeIsLeafNode:
+				c.Passed = false
 			}
 		}
 		sc.Finish(sc.Finished)
 	}
+}
+
+// notSelected marks a check that was measured but whose spec did not run.
+func notSelected(c reports.Check) reports.Check {
+	c.Skipped, c.Passed = true, true
+	c.Detail = strings.TrimSpace("not judged: its spec did not run (left out by the label filter, or the scenario failed before it) " + c.Detail)
+	return c
 }
 
 // ginkgoT is the GinkgoTestingT of an in-process run (no `go test`): the
@@ -433,8 +460,15 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 	// the safety net behind the specs' own cleanup
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
-	if err := g.injector.RevertAll(rctx); err != nil {
-		g.logger().Error("revert failed; run chaosgate recover", "err", err)
+	revertErr := g.injector.RevertAll(rctx)
+	if revertErr == nil && g.injector.Active() > 0 {
+		revertErr = fmt.Errorf("%d fault(s) still active", g.injector.Active())
+	}
+	if revertErr != nil {
+		g.logger().Error("revert failed; run chaosgate recover", "err", revertErr)
+		g.mu.Lock()
+		g.revertErr = fmt.Errorf("faults left active: %w; run `%s`", revertErr, g.recoverHint())
+		g.mu.Unlock()
 	}
 	return g.finish(), nil
 }

@@ -14,69 +14,105 @@ import (
 // RecoverOptions say which journaled faults to revert.
 type RecoverOptions struct {
 	Journal faults.Journal
-	// Cluster limits recovery to one kind cluster's faults; All takes
-	// every cluster's.
+	// Cluster limits recovery to one kind cluster's faults; Context to the
+	// faults injected through one kubeconfig context (clusters that are not
+	// kind clusters are only known by it); All takes every entry.
 	Cluster string
+	Context string
 	All     bool
 	// Kubeconfig is where the clusters' contexts are (default kind's).
 	Kubeconfig string
 	Out        io.Writer
 }
 
+// scope is where journaled faults live: a kind cluster by name, or
+// another cluster by the context that reached it.
+type scope struct{ cluster, context string }
+
+func (s scope) String() string {
+	if s.cluster != "" {
+		return "cluster " + s.cluster
+	}
+	return "context " + s.context
+}
+
+func scopeOf(e faults.Entry) scope {
+	if e.Cluster != "" {
+		return scope{cluster: e.Cluster}
+	}
+	return scope{context: e.Context}
+}
+
 // Recover reverts the faults a crashed run left in the journal, cluster by
 // cluster: each cluster is reached through its own context, so one run's
-// recovery never touches another cluster's faults. The faults of a cluster
-// that no longer exists are discarded (and listed): there is nothing left to
-// revert. It returns how many faults were reverted or discarded, and an
-// error naming those that stay journaled.
+// recovery never touches another cluster's faults. The faults of a kind
+// cluster that no longer exists are discarded (and listed): there is
+// nothing left to revert. Faults of other clusters are never discarded:
+// when their context cannot reach them they stay journaled. It returns how
+// many faults were reverted or discarded, and an error naming those that
+// stay journaled.
 func Recover(ctx context.Context, o RecoverOptions) (int, error) {
 	entries, listErr := o.Journal.Entries()
-	byCluster := map[string]bool{}
+	scopes := map[scope]bool{}
 	for _, e := range entries {
-		if o.All || e.Cluster == o.Cluster {
-			byCluster[e.Cluster] = true
+		switch {
+		case o.All, o.Context != "" && e.Context == o.Context, o.Context == "" && e.Cluster != "" && e.Cluster == o.Cluster:
+			scopes[scopeOf(e)] = true
 		}
 	}
-	names := make([]string, 0, len(byCluster))
-	for n := range byCluster {
-		names = append(names, n)
+	list := make([]scope, 0, len(scopes))
+	for s := range scopes {
+		list = append(list, s)
 	}
-	sort.Strings(names)
+	sort.Slice(list, func(i, j int) bool { return list[i].String() < list[j].String() })
 	errs := []error{listErr}
 	n := 0
-	for _, name := range names {
-		done, err := recoverCluster(ctx, o, name)
+	for _, sc := range list {
+		done, err := recoverScope(ctx, o, sc)
 		n += done
 		errs = append(errs, err)
 	}
 	if n == 0 && errors.Join(errs...) == nil {
-		scope := "cluster " + o.Cluster
-		if o.All {
-			scope = "any cluster"
+		what := "cluster " + o.Cluster
+		switch {
+		case o.All:
+			what = "any cluster"
+		case o.Context != "":
+			what = "context " + o.Context
 		}
-		fmt.Fprintf(o.Out, "No active faults of %s in %s\n", scope, o.Journal.Dir)
+		fmt.Fprintf(o.Out, "No active faults of %s in %s\n", what, o.Journal.Dir)
 	}
 	return n, errors.Join(errs...)
 }
 
-func recoverCluster(ctx context.Context, o RecoverOptions, name string) (int, error) {
-	ofCluster := func(e faults.Entry) bool { return e.Cluster == name }
-	exists, err := clusters.Exists(name)
-	if err != nil {
-		return 0, fmt.Errorf("cluster %s: %w", name, err)
-	}
-	if !exists {
-		dropped, err := o.Journal.Discard(ofCluster)
-		for _, e := range dropped {
-			fmt.Fprintf(o.Out, "discarded %s: %s (cluster %s no longer exists)\n", e.ID, e.Description, name)
+func recoverScope(ctx context.Context, o RecoverOptions, sc scope) (int, error) {
+	of := func(e faults.Entry) bool { return scopeOf(e) == sc }
+	var c *clusters.Cluster
+	switch {
+	case sc.cluster != "":
+		exists, err := clusters.Exists(sc.cluster)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", sc, err)
 		}
-		return len(dropped), err
+		if !exists {
+			dropped, err := o.Journal.Discard(of)
+			for _, e := range dropped {
+				fmt.Fprintf(o.Out, "discarded %s: %s (%s no longer exists)\n", e.ID, e.Description, sc)
+			}
+			return len(dropped), err
+		}
+		if c, err = clusters.Connect(sc.cluster, o.Kubeconfig); err != nil {
+			return 0, fmt.Errorf("%s: %w", sc, err)
+		}
+	case sc.context == "":
+		return 0, errors.New("journal entries with neither a cluster nor a context (written by an older chaosgate) stay journaled: revert them by hand from their description, then delete their files")
+	default:
+		var err error
+		if c, err = clusters.ConnectContext(o.Kubeconfig, sc.context); err != nil {
+			return 0, fmt.Errorf("%s: %w (its faults stay journaled)", sc, err)
+		}
 	}
-	c, err := clusters.Connect(name, o.Kubeconfig)
-	if err != nil {
-		return 0, fmt.Errorf("cluster %s: %w", name, err)
-	}
-	done, err := o.Journal.Recover(ctx, faults.Reverters(faults.DockerCLI{}, c.Client), ofCluster)
+	done, err := o.Journal.Recover(ctx, faults.Reverters(faults.DockerCLI{}, c.Client), of)
 	for _, d := range done {
 		verb := "reverted"
 		if d.Discarded {
@@ -89,7 +125,7 @@ func recoverCluster(ctx context.Context, o RecoverOptions, name string) (int, er
 		fmt.Fprintln(o.Out)
 	}
 	if err != nil {
-		return len(done), fmt.Errorf("cluster %s: some faults could not be reverted and stay journaled in %s: %w", name, o.Journal.Dir, err)
+		return len(done), fmt.Errorf("%s: some faults could not be reverted and stay journaled in %s: %w", sc, o.Journal.Dir, err)
 	}
 	return len(done), nil
 }

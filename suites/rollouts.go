@@ -74,21 +74,35 @@ func rolloutFlags(fs *flag.FlagSet, p *Params) {
 	fs.DurationVar(&r.MaxRestore, "slo-max-restore", r.MaxRestore, "longest allowed rollback, from its start until the previous release serves in full")
 }
 
-// maxUnavailable resolves the Deployment's rolling update maxUnavailable
-// (default 25%, rounded down) for its replica count.
+// maxUnavailable resolves the Deployment's rolling update maxUnavailable for
+// its replica count the way the Deployment controller does: 25% by default,
+// rounded down, while maxSurge rounds up; when both come to 0 the
+// controller lets one replica be unavailable.
 func maxUnavailable(w *workload.Workload) int {
 	n := int(w.Replicas())
-	v := intstr.FromString("25%")
-	if s := w.Deployment.Spec.Strategy; s.Type == "Recreate" {
+	unavail, surge := intstr.FromString("25%"), intstr.FromString("25%")
+	s := w.Deployment.Spec.Strategy
+	if s.Type == "Recreate" {
 		return n
-	} else if s.RollingUpdate != nil && s.RollingUpdate.MaxUnavailable != nil {
-		v = *s.RollingUpdate.MaxUnavailable
 	}
-	m, err := intstr.GetScaledValueFromIntOrPercent(&v, n, false)
+	if s.RollingUpdate != nil && s.RollingUpdate.MaxUnavailable != nil {
+		unavail = *s.RollingUpdate.MaxUnavailable
+	}
+	if s.RollingUpdate != nil && s.RollingUpdate.MaxSurge != nil {
+		surge = *s.RollingUpdate.MaxSurge
+	}
+	u, err := intstr.GetScaledValueFromIntOrPercent(&unavail, n, false)
 	if err != nil {
 		return n
 	}
-	return m
+	su, err := intstr.GetScaledValueFromIntOrPercent(&surge, n, true)
+	if err != nil {
+		return n
+	}
+	if u == 0 && su == 0 {
+		return 1
+	}
+	return min(u, n)
 }
 
 func progressDeadline(w *workload.Workload) time.Duration {
@@ -141,14 +155,18 @@ var rollingUpdate = Suite{
 	},
 	Scenarios: func(p Params, w *workload.Workload) []engine.Scenario {
 		desired, unavailable, deadline := strategy(w)
+		// the gate watches the rollout for the rest of the load and the
+		// settle time, not for the whole progress deadline (10 minutes by
+		// default): rollout-complete says when that was too short to judge
+		effect := min(deadline+30*time.Second, p.Load.Duration-p.Rollouts.Start+p.SLO.MaxRecovery)
 		return []engine.Scenario{{
 			Name: "rolling-update", Title: "rolling update under load",
 			Description: "Under load, the target Deployment rolls out a new release (a restart by default, or --update-image/--update-env); users must see nothing.",
 			Labels:      []string{"fault:rollout"},
 			Load:        p.Load,
-			Steps: []engine.Step{{Name: "rollout", At: p.Rollouts.Start, Times: 1, EffectTimeout: deadline + 30*time.Second,
+			Steps: []engine.Step{{Name: "rollout", At: p.Rollouts.Start, Times: 1, EffectTimeout: effect,
 				Fault: rolloutFault(p, false)}},
-			Settle: p.SLO.MaxRecovery, EffectTimeout: deadline + 30*time.Second,
+			Settle: p.SLO.MaxRecovery, EffectTimeout: effect,
 			Checks: []engine.Check{
 				engine.FailedRequestsAtMost(p.Rollouts.MaxFailed),
 				engine.RolloutCompletedWithin(deadline),

@@ -100,6 +100,13 @@ func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
 			ctx2, stop := g.link(ctx)
 			defer stop()
 			fmt.Fprintf(g.o.Progress, "[%s] expected to take about %s (up to %s if the workload does not heal)\n", sc.Name, typical.Round(time.Second), (typical + sc.Settle).Round(time.Second))
+			// a fault an earlier suite could not revert (a node still down)
+			// would distort every later verdict: stop the run instead
+			if g.injector.Active() > 0 {
+				if err := g.injector.RevertAll(ctx2); err != nil || g.injector.Active() > 0 {
+					AbortSuite(fmt.Sprintf("a fault of an earlier suite is still active (%v); run `%s`", err, g.recoverHint()))
+				}
+			}
 			env, err := g.prepare(ctx2, sc.Name)
 			if err != nil {
 				Fail("setup: " + err.Error())
@@ -158,21 +165,21 @@ func (g *gate) link(spec context.Context) (context.Context, func()) {
 // validates the workload with the API server and exposes it.
 func (g *gate) setUp(ctx context.Context) error {
 	o := g.o
+	c, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	g.cluster = c
 	// faults a crashed run left active would distort this run's verdict
 	left, err := g.journal.Entries()
 	if err != nil {
 		return fmt.Errorf("read fault journal %s: %w", g.journal.Dir, err)
 	}
 	for _, e := range left {
-		if e.Cluster == o.Cluster.Name {
-			return fmt.Errorf("fault %s (%s) from an earlier run is still active on cluster %s; run `chaosgate recover --journal %s` first", e.ID, e.Description, e.Cluster, g.journal.Dir)
+		if (c.Name != "" && e.Cluster == c.Name) || (c.Name == "" && e.Cluster == "" && e.Context == c.Context) {
+			return fmt.Errorf("fault %s (%s) from an earlier run is still active on %s; run `%s` first", e.ID, e.Description, orContext(c.Name, c.Context), recoverCommand(e, g.journal.Dir))
 		}
 	}
-	c, err := g.connect(ctx)
-	if err != nil {
-		return err
-	}
-	g.cluster = c
 	kv := ""
 	if v, err := c.Client.Discovery().ServerVersion(); err == nil {
 		kv = v.GitVersion
@@ -184,6 +191,17 @@ func (g *gate) setUp(ctx context.Context) error {
 			return &InputError{err}
 		}
 		return err
+	}
+	if n := o.Params.Nodes.Node; n != "" {
+		// --node is checked before anything is deployed or injected
+		_, err := faults.PickWorker(ctx, c.Client, "", "", n)
+		var nw *faults.NotWorkerError
+		if errors.As(err, &nw) {
+			return &InputError{fmt.Errorf("--node: %w", err)}
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if c.Name != "" {
 		// a kind cluster: its nodes are Docker containers here
@@ -239,7 +257,7 @@ func (g *gate) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.injector.Cluster = c.Name
+	g.injector.Cluster, g.injector.Context = c.Name, c.Context
 	g.injector.Observe = func(e faults.Event) { _ = events.Write(e) }
 	return nil
 }
@@ -333,6 +351,11 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{AllowClusterScoped: o.AllowClusterScoped}); err != nil {
 		return engine.Env{}, fmt.Errorf("deploy: %w", err)
 	}
+	// what an earlier suite's rollout set (an --update-env) goes, so every
+	// suite starts from the workload as declared
+	if err := faults.ReleaseRollout(ctx, c.Client, o.Namespace, g.w.Deployment.Name); err != nil {
+		return engine.Env{}, err
+	}
 	if err := workload.WaitDeploymentComplete(ctx, c.Client, o.Namespace, g.w.Deployment.Name, 3*time.Minute); err != nil {
 		return engine.Env{}, err
 	}
@@ -345,4 +368,28 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 			Service: workload.ExposedServiceName, URL: g.url, Method: o.Params.Method},
 		Live: AttachProgressReporter,
 	}, nil
+}
+
+func orContext(cluster, context string) string {
+	if cluster != "" {
+		return "cluster " + cluster
+	}
+	return "context " + context
+}
+
+// recoverCommand is the command that reverts the journal entry e.
+func recoverCommand(e faults.Entry, journal string) string {
+	if e.Cluster == "" {
+		return fmt.Sprintf("chaosgate recover --context %s --journal %s", e.Context, journal)
+	}
+	return fmt.Sprintf("chaosgate recover --name %s --journal %s", e.Cluster, journal)
+}
+
+// recoverHint is the command that reverts what this run left journaled.
+func (g *gate) recoverHint() string {
+	e := faults.Entry{Cluster: g.injector.Cluster, Context: g.injector.Context}
+	if e.Cluster == "" && e.Context == "" {
+		e.Cluster = g.o.Cluster.Name
+	}
+	return recoverCommand(e, g.journal.Dir)
 }

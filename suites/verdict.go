@@ -36,6 +36,7 @@ type Verdict struct {
 //     scenario run, cleanup that reverts faults, a panic, a timeout) is an
 //     infrastructure failure (exit 3) and wins over breaches, since the
 //     verdict is then incomplete;
+//   - so is a failure Ginkgo records after the spec's own (AdditionalFailures);
 //   - an interruption is exit 130, during setup too;
 //   - a run in which no check passed or failed judged nothing (exit 3).
 func Judge(r types.Report) Verdict {
@@ -66,6 +67,15 @@ func Judge(r types.Report) Verdict {
 				msg = "panic: " + s.Failure.ForwardedPanic
 			}
 			v.Errors = append(v.Errors, fmt.Sprintf("%s (%s, %s): %s", name, where, s.State, firstLine(msg)))
+		}
+		// a failure after the spec's own (an AfterAll or a DeferCleanup that
+		// reverts faults, failing after a breached check) is kept here
+		for _, f := range s.AdditionalFailures {
+			if f.State == types.SpecStateInterrupted {
+				interrupted = true
+				continue
+			}
+			v.Errors = append(v.Errors, fmt.Sprintf("%s (%s, %s): %s", name, f.Failure.FailureNodeType, f.State, firstLine(f.Failure.Message)))
 		}
 	}
 	switch {

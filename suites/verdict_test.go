@@ -28,6 +28,16 @@ func setupFailed(where types.NodeType, state types.SpecState) types.SpecReport {
 	return s
 }
 
+// breachedThenCleanupFailed is the last check of a suite failing its
+// assertion, then the suite's DeferCleanup failing to revert a fault: Ginkgo
+// keeps the second failure in AdditionalFailures.
+func breachedThenCleanupFailed() types.SpecReport {
+	s := it("replacement-ready", types.SpecStateFailed)
+	s.AdditionalFailures = []types.AdditionalFailure{{State: types.SpecStateFailed, Failure: types.Failure{
+		Message: "revert r1-node-shutdown-1: node w2 not back", FailureNodeContext: types.FailureNodeInContainer, FailureNodeType: types.NodeTypeCleanupAfterAll}}}
+	return s
+}
+
 func TestJudge(t *testing.T) {
 	passed := it("availability", types.SpecStatePassed)
 	cases := []struct {
@@ -48,6 +58,7 @@ func TestJudge(t *testing.T) {
 		{"interrupted during setup", []types.SpecReport{{LeafNodeType: types.NodeTypeBeforeSuite, State: types.SpecStateInterrupted}}, []string{"Interrupted by User"}, ExitInterrupted, reports.StatusInterrupted, ""},
 		{"interrupted while a breach was found", []types.SpecReport{it("a", types.SpecStateFailed), it("b", types.SpecStateInterrupted)}, nil, ExitInterrupted, reports.StatusInterrupted, ""},
 		{"nothing judged", []types.SpecReport{it("a", types.SpecStateSkipped)}, nil, ExitInfra, reports.StatusError, "no check ran"},
+		{"a revert failed after a breached check", []types.SpecReport{passed, breachedThenCleanupFailed()}, nil, ExitInfra, reports.StatusError, "revert r1-node-shutdown-1"},
 		{"suite timeout", []types.SpecReport{passed}, []string{"Suite Timeout Elapsed"}, ExitInfra, reports.StatusError, "Suite Timeout"},
 	}
 	for _, c := range cases {
@@ -64,14 +75,27 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-// Ginkgo decides: a check whose spec failed is failed in the report too.
+// Ginkgo decides: a check whose spec failed is failed in the report too; a
+// check whose spec did not run is not judged; a check whose assertion passed
+// before a revert failed after it still passed.
 func TestMarkChecks(t *testing.T) {
 	scs := []reports.Scenario{{Name: "self-healing", Checks: []reports.Check{
-		reports.AtLeast("availability", "a", 100, 99, "%"), reports.AtLeast("recovery-time", "r", 1, 1, "s")}}}
+		reports.AtLeast("availability", "a", 100, 99, "%"), reports.AtLeast("recovery-time", "r", 1, 1, "s"),
+		reports.AtLeast("p99", "p", 0, 1, "ms"), reports.AtLeast("kill-effect", "k", 5, 1, "s")}}}
 	scs[0].Finish(time.Now())
-	markChecks(scs, types.Report{SpecReports: []types.SpecReport{it("availability", types.SpecStatePassed), it("recovery-time", types.SpecStateFailed)}})
-	if !scs[0].Checks[0].Passed || scs[0].Checks[1].Passed || scs[0].Status != reports.StatusFailed {
+	cleanupFailed := it("kill-effect", types.SpecStateFailed)
+	cleanupFailed.Failure.FailureNodeContext, cleanupFailed.Failure.FailureNodeType = types.FailureNodeInContainer, types.NodeTypeCleanupAfterAll
+	markChecks(scs, types.Report{SpecReports: []types.SpecReport{
+		it("availability", types.SpecStatePassed), it("recovery-time", types.SpecStateFailed), cleanupFailed}})
+	c := scs[0].Checks
+	if !c[0].Passed || c[1].Passed || scs[0].Status != reports.StatusFailed {
 		t.Fatalf("%+v", scs[0])
+	}
+	if !c[2].Skipped || !c[2].Passed || !strings.Contains(c[2].Detail, "label filter") {
+		t.Fatalf("a check left out by the filter must be not judged: %+v", c[2])
+	}
+	if !c[3].Passed || c[3].Skipped {
+		t.Fatalf("a passed assertion must stay passed when cleanup fails after it: %+v", c[3])
 	}
 }
 

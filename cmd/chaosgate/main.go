@@ -39,7 +39,7 @@ Usage:
   chaosgate cluster down [--name N]
   chaosgate cluster status [--name N]
   chaosgate run [flags]          run the resilience gate (see chaosgate run -h)
-  chaosgate recover [--journal DIR]
+  chaosgate recover [--journal DIR] [--name N | --context C | --all]
                                  revert faults a crashed run left behind
   chaosgate report render DIR... rebuild report.html and summary.md from report.json
   chaosgate report trend [--fail-on-regression] DIR...

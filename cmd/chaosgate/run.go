@@ -134,6 +134,7 @@ func recoverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults")
 	name := fs.String("name", clusters.DefaultName, "kind cluster whose faults are reverted")
+	kctx := fs.String("context", "", "revert the faults injected through this kubeconfig context (clusters that are not kind clusters)")
 	all := fs.Bool("all", false, "revert the faults of every cluster in the journal")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig holding the clusters' contexts (default $KUBECONFIG or ~/.kube/config)")
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +143,6 @@ func recoverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return usagef("recover: unexpected arguments %v", fs.Args())
 	}
-	_, err := suites.Recover(ctx, suites.RecoverOptions{Journal: faults.Journal{Dir: *journal}, Cluster: *name, All: *all, Kubeconfig: *kubeconfig, Out: stdout})
+	_, err := suites.Recover(ctx, suites.RecoverOptions{Journal: faults.Journal{Dir: *journal}, Cluster: *name, Context: *kctx, All: *all, Kubeconfig: *kubeconfig, Out: stdout})
 	return err
 }

@@ -7,7 +7,8 @@
 //
 //	PORT (8080), POD_NAME, NODE_NAME, START_DELAY (0s), DRAIN_DELAY (5s),
 //	GRACEFUL_SHUTDOWN (true), SHUTDOWN_TIMEOUT (10s), MAX_WORK (2s),
-//	RESPONSE_DELAY (0s), IGNORE_SIGTERM (false), CRASH_IF_FILE ("")
+//	RESPONSE_DELAY (0s), IGNORE_SIGTERM (false), CRASH_IF_FILE (""),
+//	CRASH_AFTER (0s: never)
 //
 // `sampleapp probe URL` fetches URL and exits non-zero unless it answers
 // 2xx; suites exec it inside pods to test pod networking and DNS.
@@ -68,6 +69,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}{
 		{"START_DELAY", &cfg.StartDelay}, {"DRAIN_DELAY", &cfg.DrainDelay},
 		{"SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout}, {"MAX_WORK", &cfg.MaxWork}, {"RESPONSE_DELAY", &cfg.ResponseDelay},
+		{"CRASH_AFTER", &cfg.CrashAfter},
 	}
 	for _, d := range durations {
 		if v := getenv(d.env); v != "" {

@@ -47,6 +47,10 @@ type config struct {
 	// holds "true" at start the app refuses to start: a bad configuration
 	// that only pods started after it changed pick up.
 	CrashIfFile string
+	// CrashAfter makes the app crash (exit at once, no drain) this long
+	// after it starts serving: a release that passes its readiness probe
+	// and then dies.
+	CrashAfter time.Duration
 }
 
 type server struct {
@@ -191,9 +195,16 @@ func (s *server) serve(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("serving", "addr", ln.Addr().String(), "version", s.cfg.Version, "pod", s.cfg.Pod)
 
+	var crash <-chan time.Time
+	if s.cfg.CrashAfter > 0 {
+		crash = time.After(s.cfg.CrashAfter)
+	}
 	select {
 	case err := <-errc:
 		return err
+	case <-crash:
+		_ = srv.Close()
+		return fmt.Errorf("CRASH_AFTER %s elapsed: crashing", s.cfg.CrashAfter)
 	case <-ctx.Done():
 	}
 	if s.cfg.IgnoreSIGTERM {

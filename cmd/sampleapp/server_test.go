@@ -177,14 +177,26 @@ func TestBrokenVariants(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "refusing to start") {
 		t.Fatalf("crash file: %v", err)
 	}
+
+	// a release that serves, then dies without draining
+	_, cancel2, done2 := start(t, config{Graceful: true, CrashAfter: 300 * time.Millisecond})
+	defer cancel2()
+	select {
+	case err := <-done2:
+		if err == nil || !strings.Contains(err.Error(), "CRASH_AFTER") {
+			t.Fatalf("crash after: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CRASH_AFTER did not crash the app")
+	}
 }
 
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{"PORT": "9000", "START_DELAY": "8s", "GRACEFUL_SHUTDOWN": "false", "POD_NAME": "x",
-		"IGNORE_SIGTERM": "true", "RESPONSE_DELAY": "600ms", "CRASH_IF_FILE": "/etc/x"}
+		"IGNORE_SIGTERM": "true", "RESPONSE_DELAY": "600ms", "CRASH_IF_FILE": "/etc/x", "CRASH_AFTER": "4s"}
 	cfg, err := configFromEnv(func(k string) string { return env[k] })
 	if err != nil || cfg.Addr != ":9000" || cfg.StartDelay != 8*time.Second || cfg.Graceful || cfg.DrainDelay != 5*time.Second ||
-		!cfg.IgnoreSIGTERM || cfg.ResponseDelay != 600*time.Millisecond || cfg.CrashIfFile != "/etc/x" {
+		!cfg.IgnoreSIGTERM || cfg.ResponseDelay != 600*time.Millisecond || cfg.CrashIfFile != "/etc/x" || cfg.CrashAfter != 4*time.Second {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 	for k, v := range map[string]string{"PORT": "0", "DRAIN_DELAY": "soon", "GRACEFUL_SHUTDOWN": "maybe", "MAX_WORK": "-1s", "IGNORE_SIGTERM": "sometimes"} {

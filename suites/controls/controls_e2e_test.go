@@ -206,7 +206,10 @@ var controls = []struct {
 	hook    *when
 	failing []string
 	passing []string
-	alone   bool
+	// notJudged are checks the control's workload gives nothing to judge
+	// (Recreate promises no serving minimum): they must say so, not pass
+	notJudged []string
+	alone     bool
 }{
 	{
 		name: "a single replica that starts in 3s", args: join([]string{"--workload", "bundled:broken-single-replica"}, short),
@@ -244,7 +247,13 @@ var controls = []struct {
 	},
 	{
 		name: "strategy Recreate, rolled out", args: []string{"--workload", "bundled:broken-recreate", "--suites", "rolling-update"},
-		failing: []string{"failed-requests", "min-serving"}, passing: []string{"rollout-complete"},
+		failing: []string{"failed-requests"}, passing: []string{"rollout-complete"}, notJudged: []string{"min-serving"},
+	},
+	{
+		// maxUnavailable 0 promises 3 serving; pods that pass readiness and
+		// then die break that promise, and the rollout never settles
+		name: "a release that crashes 5s after it becomes Ready, rolled out", args: []string{"--suites", "rolling-update", "--update-env", "CRASH_AFTER=5s"},
+		failing: []string{"min-serving", "failed-requests"},
 	},
 	{
 		name: "no graceful shutdown, rolled out", args: []string{"--workload", "bundled:broken-no-graceful", "--suites", "rolling-update"},
@@ -261,7 +270,7 @@ var controls = []struct {
 	{
 		name:    "a bad release allowed to take every replica away, and a rollback expected at once",
 		args:    []string{"--workload", "bundled:broken-max-unavailable", "--suites", "rollback", "--slo-max-restore", "1s"},
-		failing: []string{"availability", "min-serving", "rolled-back"}, passing: []string{"bad-release-detected"},
+		failing: []string{"availability", "rolled-back"}, passing: []string{"bad-release-detected"}, notJudged: []string{"min-serving"},
 	},
 	{
 		name: "a release the gate expects to fail that becomes Ready", args: []string{"--suites", "rollback", "--bad-image", "chaosgate.local/sampleapp:v1"},
@@ -307,7 +316,7 @@ var controls = []struct {
 // expectControl checks one negative control's run: exit 1, the checks that
 // must fail failed, those that must pass passed, and the measurements are
 // in the report.
-func expectControl(r gateRun, failing, passing []string, name string) {
+func expectControl(r gateRun, failing, passing, notJudged []string, name string) {
 	Expect(r.code).To(Equal(1), r.output)
 	Expect(r.report.Run.Status).To(Equal(reports.StatusFailed))
 	for _, id := range failing {
@@ -316,6 +325,10 @@ func expectControl(r gateRun, failing, passing []string, name string) {
 	}
 	for _, id := range passing {
 		Expect(r.check(id).Passed).To(BeTrue(), "%s should pass: %s", id, r.check(id).Message())
+		Expect(r.check(id).Skipped).To(BeFalse(), "%s should be judged: %s", id, r.check(id).Message())
+	}
+	for _, id := range notJudged {
+		Expect(r.check(id).Skipped).To(BeTrue(), "%s should not be judged: %s", id, r.check(id).Message())
 	}
 	for _, sc := range r.report.Scenarios {
 		Expect(sc.Timeline.Total).To(BeNumerically(">", 0))
@@ -421,7 +434,7 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 				continue
 			}
 			It(fmt.Sprintf("fails %s on %s (exit 1)", c.name, strings.Join(c.failing, ", ")), func() {
-				expectControl(results[c.name], c.failing, c.passing, c.name)
+				expectControl(results[c.name], c.failing, c.passing, c.notJudged, c.name)
 			})
 		}
 	})
@@ -431,7 +444,7 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 			continue
 		}
 		It(fmt.Sprintf("fails %s on %s (exit 1)", c.name, strings.Join(c.failing, ", ")), func(ctx SpecContext) {
-			expectControl(runGate(ctx, c.hook, c.args...), c.failing, c.passing, c.name)
+			expectControl(runGate(ctx, c.hook, c.args...), c.failing, c.passing, c.notJudged, c.name)
 		})
 	}
 

@@ -29,7 +29,7 @@ func Availability(minPercent float64) Check {
 			if s.Total == 0 {
 				return withDetail(reports.Unmeasured(CheckAvailability, name, ">=", minPercent, "%", "no request"), "the load sent nothing")
 			}
-			c := reports.AtLeast(CheckAvailability, name, round(s.Availability*100, 3), minPercent, "%")
+			c := reports.AtLeast(CheckAvailability, name, floor3(s.Availability*100), minPercent, "%")
 			c.Detail = fmt.Sprintf("%d of %d requests failed", s.Failed, s.Total)
 			if len(s.TopErrors) > 0 {
 				c.Detail += fmt.Sprintf("; most often: %s (%d)", s.TopErrors[0].Message, s.TopErrors[0].Count)
@@ -47,7 +47,7 @@ func LongestFailedInterval(bound time.Duration) Check {
 		ID: CheckFailedInterval, Spec: fmt.Sprintf("keeps the longest run of failed requests within %s", bound),
 		Eval: func(o *Observation) reports.Check {
 			s := o.Summary
-			c := reports.AtMost(CheckFailedInterval, name, round(s.LongestFailure.Duration().Seconds(), 3), bound.Seconds(), "s")
+			c := reports.AtMost(CheckFailedInterval, name, ceil3(s.LongestFailure.Duration().Seconds()), bound.Seconds(), "s")
 			c.Detail = fmt.Sprintf("%d failed interval(s)", len(s.FailedIntervals))
 			if s.LongestFailure.Failed > 0 {
 				c.Detail += fmt.Sprintf("; the longest from %.1fs, %d failed requests", s.LongestFailure.Start.Seconds(), s.LongestFailure.Failed)
@@ -92,7 +92,7 @@ func RecoveryWithin(bound time.Duration, what string) Check {
 					fmt.Sprintf("%d of %d %s(s) never recovered; %d of %d replicas serving at the end; per %s: %s",
 						never, applied, what, serving, o.Pods.DesiredAt(o.End), what, strings.Join(durations, ", ")))
 			}
-			c := reports.AtMost(CheckRecovery, name, round(worst.Seconds(), 3), bound.Seconds(), "s")
+			c := reports.AtMost(CheckRecovery, name, ceil3(worst.Seconds()), bound.Seconds(), "s")
 			c.Detail = fmt.Sprintf("worst of %d; per %s: %s", applied, what, strings.Join(durations, ", "))
 			return c
 		},

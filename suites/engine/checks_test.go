@@ -173,3 +173,18 @@ func TestScenarioValidate(t *testing.T) {
 		}
 	}
 }
+
+// A measured value is rounded against its check: 99.4996% does not pass
+// ">= 99.5%" by becoming 99.5, and 2.0001s does not pass "<= 2s".
+func TestRoundingNeverFlipsAVerdict(t *testing.T) {
+	for _, c := range []struct {
+		got, want float64
+	}{{floor3(99.4996), 99.499}, {floor3(100), 100}, {ceil3(2.0001), 2.001}, {ceil3(24), 24}, {ceil3(0.1 + 0.2), 0.3}} {
+		if c.got != c.want {
+			t.Errorf("got %v, want %v", c.got, c.want)
+		}
+	}
+	if c := reports.AtLeast("a", "a", floor3(99.4996), 99.5, "%"); c.Passed {
+		t.Fatal("99.4996% passed >= 99.5%")
+	}
+}

@@ -42,20 +42,16 @@ func (o *EndpointObserver) Start(ctx context.Context) error {
 	f := informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = discoveryv1.LabelServiceName + "=" + o.Service }))
 	inf := f.Discovery().V1().EndpointSlices().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { o.slice(obj, false) },
 		UpdateFunc: func(_, obj any) { o.slice(obj, false) },
 		DeleteFunc: func(obj any) { o.slice(obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	f.Start(ctx.Done())
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("watch %s of %s/%s: cache did not sync", typ, o.Namespace, o.Service)
-		}
-	}
-	return nil
+	return waitSynced(ctx, fmt.Sprintf("endpoint slices of %s/%s", o.Namespace, o.Service), reg.HasSynced)
 }
 
 func (o *EndpointObserver) slice(obj any, deleted bool) {

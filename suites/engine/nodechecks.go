@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/chaosgate/chaosgate/faults"
@@ -37,7 +38,8 @@ func cluster(c reports.Check) reports.Check {
 	return c
 }
 
-func secs(d time.Duration) float64 { return round(d.Seconds(), 3) }
+// secs is a duration measured against an at-most bound.
+func secs(d time.Duration) float64 { return ceil3(d.Seconds()) }
 
 // ProxyLag bounds how long after the API removed an endpoint the proxies
 // may still route to it: failures in that window are the cluster's
@@ -96,6 +98,9 @@ func EndpointsRemovedWithin(bound time.Duration) Check {
 			if !ok || !e.TookEffect() {
 				return cluster(withDetail(reports.Unmeasured(CheckEndpointsRemoved, name, "<=", bound.Seconds(), "s", "never"), "the node never went NotReady"))
 			}
+			if len(o.Victims(e)) == 0 {
+				return reports.NotJudged(CheckEndpointsRemoved, name, fmt.Sprintf("no serving target pod was on %s: the Service had nothing to move", node))
+			}
 			api, moved, ok := trafficMoved(o, e)
 			if !ok {
 				return cluster(withDetail(reports.Unmeasured(CheckEndpointsRemoved, name, "<=", bound.Seconds(), "s", "never"),
@@ -119,9 +124,12 @@ func AvailabilityAfterEndpointsMoved(minPercent float64) Check {
 	return Check{
 		ID: CheckAvailabilityAfter, Spec: fmt.Sprintf("keeps availability at or above %g%% once the lost pods left the Service", minPercent),
 		Eval: func(o *Observation) reports.Check {
-			e, _, ok := nodeFault(o)
+			e, node, ok := nodeFault(o)
 			if !ok || !e.TookEffect() {
 				return withDetail(reports.Unmeasured(CheckAvailabilityAfter, name, ">=", minPercent, "%", "not measured"), "the node never went NotReady")
+			}
+			if len(o.Victims(e)) == 0 {
+				return reports.NotJudged(CheckAvailabilityAfter, name, fmt.Sprintf("no serving target pod was on %s: no endpoint had to move", node))
 			}
 			_, gone, ok := trafficMoved(o, e)
 			if !ok {
@@ -131,7 +139,7 @@ func AvailabilityAfterEndpointsMoved(minPercent float64) Check {
 			if total == 0 {
 				return withDetail(reports.Unmeasured(CheckAvailabilityAfter, name, ">=", minPercent, "%", "no request"), "no request after the endpoints moved")
 			}
-			c := reports.AtLeast(CheckAvailabilityAfter, name, round(100*float64(okN)/float64(total), 3), minPercent, "%")
+			c := reports.AtLeast(CheckAvailabilityAfter, name, floor3(100*float64(okN)/float64(total)), minPercent, "%")
 			c.Detail = fmt.Sprintf("%d of %d requests failed from %.1fs on; before that, %d of %d (the detection window)",
 				total-okN, total, gone.Sub(o.Origin).Seconds(), o.Summary.Failed-(total-okN), o.Summary.Total-total)
 			return c
@@ -144,7 +152,8 @@ func AvailabilityAfterEndpointsMoved(minPercent float64) Check {
 // workload declares: the time the control plane took to notice, plus the
 // pods' own toleration of an unreachable node (tolerationSeconds, 300s by
 // default), plus recovery. A run too short to reach that eviction does not
-// judge it, and says when it would happen.
+// judge it, and says when it would happen; nor does a node restarted before
+// the eviction, or pods that tolerate the loss for ever (math.MaxInt64).
 func ReplacementsReadyWithin(toleration, recovery time.Duration) Check {
 	name := fmt.Sprintf("replacements serving within NotReady + %s toleration + %s", toleration, recovery)
 	return Check{
@@ -154,12 +163,22 @@ func ReplacementsReadyWithin(toleration, recovery time.Duration) Check {
 			if !ok || !e.TookEffect() {
 				return withDetail(reports.Unmeasured(CheckReplacementReady, name, "<=", 0, "s", "not measured"), "the node never went NotReady")
 			}
+			if toleration == math.MaxInt64 { // workload.NeverEvicted
+				return reports.NotJudged(CheckReplacementReady, "replacements serving after eviction",
+					"the pods tolerate an unreachable node for ever (a NoExecute toleration without tolerationSeconds): they are never evicted, so never replaced")
+			}
 			bound := e.EffectLatency() + toleration + recovery
 			evictAt := e.InEffect.Add(toleration)
 			if evictAt.Add(recovery).After(o.End) {
 				return reports.NotJudged(CheckReplacementReady, name, fmt.Sprintf(
 					"the pods tolerate an unreachable node for %s: eviction would come at %.0fs, after this run's end at %.0fs (declare a shorter tolerationSeconds to judge it)",
 					toleration, evictAt.Sub(o.Origin).Seconds(), o.End.Sub(o.Origin).Seconds()))
+			}
+			if !e.RevertIssued.IsZero() && e.RevertIssued.Before(evictAt) {
+				// the same pods come back with the node: nothing replaced them
+				return reports.NotJudged(CheckReplacementReady, name, fmt.Sprintf(
+					"the node was restarted at %.0fs, before the pods' eviction at %.0fs (keep it down longer with --node-down-for to judge replacement)",
+					e.RevertIssued.Sub(o.Origin).Seconds(), evictAt.Sub(o.Origin).Seconds()))
 			}
 			victims := o.Victims(e)
 			var evicted time.Time

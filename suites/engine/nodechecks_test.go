@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -94,8 +95,26 @@ func TestNodeChecksFailWhatTheyMust(t *testing.T) {
 	if c := got[CheckReplacementReady]; !c.Skipped || !strings.Contains(c.Detail, "eviction would come at 355s") {
 		t.Fatalf("300s toleration: %s", c.Message())
 	}
-	// a node that never went NotReady
+	// pods that tolerate the loss for ever are never replaced
+	got = evalAll(nodeFailureRun(0, 0), ReplacementsReadyWithin(math.MaxInt64, 30*time.Second))
+	if c := got[CheckReplacementReady]; !c.Skipped || !strings.Contains(c.Detail, "for ever") {
+		t.Fatalf("infinite toleration: %s", c.Message())
+	}
+	// a node back before the eviction brings the same pods back
 	o := nodeFailureRun(0, 78)
+	o.Faults[0].RevertIssued = at(60)
+	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; !c.Skipped || !strings.Contains(c.Detail, "before the pods' eviction") {
+		t.Fatalf("node back before eviction: %s", c.Message())
+	}
+	// no target pod on the lost node: nothing had to move
+	o = nodeFailureRun(0, 78)
+	o.Faults[0].Targets = []faults.Target{{Kind: "node", Name: "w9"}}
+	got = evalAll(o, EndpointsRemovedWithin(20*time.Second), AvailabilityAfterEndpointsMoved(99.5))
+	if !got[CheckEndpointsRemoved].Skipped || !got[CheckAvailabilityAfter].Skipped {
+		t.Fatalf("no victims: %+v", got)
+	}
+	// a node that never went NotReady
+	o = nodeFailureRun(0, 78)
 	o.Faults[0].InEffect, o.Faults[0].Stage, o.Faults[0].Error = time.Time{}, faults.StageVerify, "not observed in effect"
 	if c := evalAll(o, NodeNotReadyWithin(70*time.Second))[CheckNodeNotReady]; c.Passed || c.MeasuredValue() != "never" {
 		t.Fatalf("never NotReady: %s", c.Message())

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -35,19 +34,15 @@ func (o *NodeObserver) Start(ctx context.Context) error {
 	o.last = map[string]NodeChange{}
 	f := informers.NewSharedInformerFactory(o.Client, 0)
 	inf := f.Core().V1().Nodes().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    o.node,
 		UpdateFunc: func(_, obj any) { o.node(obj) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	f.Start(ctx.Done())
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("watch %s: cache did not sync", typ)
-		}
-	}
-	return nil
+	return waitSynced(ctx, "nodes", reg.HasSynced)
 }
 
 func (o *NodeObserver) node(obj any) {

@@ -181,3 +181,10 @@ func round(v float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(v*p) / p
 }
+
+// floor3 and ceil3 keep three decimals of a measured value, rounding
+// against the check (down for an at-least, up for an at-most), so a value
+// that misses its threshold by less than the last decimal still misses it.
+// The epsilon keeps exact values (24s) from moving a step for float noise.
+func floor3(v float64) float64 { return math.Floor(v*1000+1e-6) / 1000 }
+func ceil3(v float64) float64  { return math.Ceil(v*1000-1e-6) / 1000 }

@@ -238,11 +238,12 @@ func (o *PodObserver) Start(ctx context.Context) error {
 	pods := informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = o.Selector }))
 	pi := pods.Core().V1().Pods().Informer()
-	if _, err := pi.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	podReg, err := pi.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { o.pod(obj, false) },
 		UpdateFunc: func(_, obj any) { o.pod(obj, false) },
 		DeleteFunc: func(obj any) { o.pod(obj, true) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	deps := informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
@@ -250,23 +251,29 @@ func (o *PodObserver) Start(ctx context.Context) error {
 			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.Deployment).String()
 		}))
 	di := deps.Apps().V1().Deployments().Informer()
-	if _, err := di.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	depReg, err := di.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    o.deployment,
 		UpdateFunc: func(_, obj any) { o.deployment(obj) },
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	pods.Start(ctx.Done())
 	deps.Start(ctx.Done())
-	for typ, ok := range pods.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("watch %s in %s: cache did not sync", typ, o.Namespace)
-		}
-	}
-	for typ, ok := range deps.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("watch %s %s/%s: cache did not sync", typ, o.Namespace, o.Deployment)
-		}
+	return waitSynced(ctx, fmt.Sprintf("pods and deployment %s in %s", o.Deployment, o.Namespace), podReg.HasSynced, depReg.HasSynced)
+}
+
+// syncTimeout bounds an observer's first list: an API server that does not
+// answer is an infrastructure error, not a hang.
+const syncTimeout = time.Minute
+
+// waitSynced waits until the handlers have seen every object of the first
+// list (not only the caches), so the history holds the state at the start.
+func waitSynced(ctx context.Context, what string, synced ...cache.InformerSynced) error {
+	wctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(wctx.Done(), synced...) {
+		return fmt.Errorf("watch %s: not synced within %s: %w", what, syncTimeout, wctx.Err())
 	}
 	return nil
 }

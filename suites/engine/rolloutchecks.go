@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/chaosgate/chaosgate/faults"
@@ -43,12 +44,22 @@ func effectWithin(o *Observation, id, name, kind string, bound time.Duration) re
 
 // RolloutCompletedWithin passes when the rollout completed (every replica
 // updated, ready, available) within bound: the Deployment's
-// progressDeadlineSeconds.
+// progressDeadlineSeconds. A rollout still going when the gate stopped
+// watching, before its deadline and without the Deployment declaring it
+// stuck, is not judged: the run was too short to tell.
 func RolloutCompletedWithin(bound time.Duration) Check {
 	name := fmt.Sprintf("rollout complete within %s (progressDeadlineSeconds)", bound)
 	return Check{
 		ID: CheckRolloutComplete, Spec: fmt.Sprintf("completes the rollout within its progress deadline (%s)", bound),
 		Eval: func(o *Observation) reports.Check {
+			e, ok := firstOfKind(o, "rollout")
+			if ok && !e.TookEffect() && !strings.Contains(e.Error, "ProgressDeadlineExceeded") {
+				if watched := o.End.Sub(e.Issued); watched < bound {
+					return reports.NotJudged(CheckRolloutComplete, name, fmt.Sprintf(
+						"the rollout had not completed %.0fs after it began, when the gate stopped watching, and its deadline of %s had not passed (lengthen --duration to judge it): %s",
+						watched.Seconds(), bound, e.Error))
+				}
+			}
 			return effectWithin(o, CheckRolloutComplete, name, "rollout", bound)
 		},
 	}
@@ -62,6 +73,10 @@ func ServingAtLeast(min int, why string) Check {
 	return Check{
 		ID: CheckMinServing, Spec: fmt.Sprintf("never has fewer than %d replicas serving (%s)", min, why),
 		Eval: func(o *Observation) reports.Check {
+			if min <= 0 {
+				// any count passes: the check would judge nothing
+				return reports.NotJudged(CheckMinServing, name, fmt.Sprintf("%s: the strategy lets every replica be unavailable at once, so it promises no serving minimum", why))
+			}
 			if len(o.Faults) == 0 {
 				return withDetail(reports.Unmeasured(CheckMinServing, name, ">=", float64(min), "replicas", "not measured"), "no fault was issued")
 			}

@@ -23,6 +23,15 @@ func TestRolloutChecks(t *testing.T) {
 	if c := RolloutCompletedWithin(600 * time.Second).Eval(o); c.Passed || c.MeasuredValue() != "never" {
 		t.Fatalf("stuck rollout: %s", c.Message())
 	}
+	// still going when the gate stopped watching, long before its deadline:
+	// too short a run to tell
+	o.Faults[0].Error = "not in effect within 80s: context deadline exceeded"
+	if c := RolloutCompletedWithin(600 * time.Second).Eval(o); !c.Skipped || !strings.Contains(c.Detail, "lengthen --duration") {
+		t.Fatalf("unfinished rollout: %+v", c)
+	}
+	if c := RolloutCompletedWithin(time.Second).Eval(o); c.Passed || c.Skipped {
+		t.Fatalf("a rollout past its deadline: %s", c.Message())
+	}
 
 	o.Faults = []faults.Event{bad}
 	if c := BadReleaseDetectedWithin(45 * time.Second).Eval(o); !c.Passed || *c.Measured != 30 {
@@ -50,5 +59,10 @@ func TestRolloutChecks(t *testing.T) {
 	}
 	if c := ServingAtLeast(2, "maxUnavailable 1").Eval(o); !c.Passed {
 		t.Fatalf("min serving: %s", c.Message())
+	}
+	// a strategy that lets every replica go (Recreate) promises no minimum:
+	// judging it would pass anything
+	if c := ServingAtLeast(0, "Recreate").Eval(o); !c.Skipped || !strings.Contains(c.Detail, "promises no serving minimum") {
+		t.Fatalf("vacuous min serving: %+v", c)
 	}
 }

@@ -115,10 +115,13 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 				return fmt.Errorf("step %d (%s): %w", i+1, st.Name, err)
 			}
 		}
-		scheds[i] = faults.Schedule{Fault: f, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At, EffectTimeout: st.EffectTimeout}
-	}
-	if sc.EffectTimeout > 0 {
-		env.Injector.VerifyTimeout = sc.EffectTimeout
+		effect := st.EffectTimeout
+		if effect <= 0 {
+			// the injector is shared by every scenario: its own default is
+			// left alone
+			effect = sc.EffectTimeout
+		}
+		scheds[i] = faults.Schedule{Fault: f, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At, EffectTimeout: effect}
 	}
 	octx, stopObservers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopObservers()
@@ -174,6 +177,10 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		mu.Lock()
 		loadErr = err
 		mu.Unlock()
+		if err != nil {
+			// faults without load judge nothing: stop injecting
+			stopLoad()
+		}
 	}()
 	for i, s := range scheds {
 		wg.Add(1)

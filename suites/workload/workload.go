@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -350,19 +351,31 @@ func (w *Workload) NotReadyToleration() time.Duration {
 	return toleration(w.Deployment.Spec.Template.Spec.Tolerations, "node.kubernetes.io/not-ready")
 }
 
+// NeverEvicted is the toleration of pods that tolerate a taint for ever.
+const NeverEvicted = time.Duration(math.MaxInt64)
+
+// toleration is how long pods tolerate the NoExecute taint key, as the
+// taint eviction controller reads their tolerations: the shortest
+// tolerationSeconds among those that match, for ever when none of them sets
+// one, and the admission default when none matches.
 func toleration(ts []corev1.Toleration, key string) time.Duration {
+	matched, shortest := false, NeverEvicted
 	for _, t := range ts {
 		if t.Effect != "" && t.Effect != corev1.TaintEffectNoExecute {
 			continue
 		}
-		if t.Key == key || (t.Key == "" && t.Operator == corev1.TolerationOpExists) {
-			if t.TolerationSeconds == nil {
-				return 0 // tolerated for ever: never evicted
-			}
-			return time.Duration(*t.TolerationSeconds) * time.Second
+		if t.Key != key && (t.Key != "" || t.Operator != corev1.TolerationOpExists) {
+			continue
+		}
+		matched = true
+		if t.TolerationSeconds != nil {
+			shortest = min(shortest, time.Duration(max(*t.TolerationSeconds, 0))*time.Second)
 		}
 	}
-	return DefaultToleration
+	if !matched {
+		return DefaultToleration
+	}
+	return shortest
 }
 
 // Budget is a PodDisruptionBudget of the workload.
@@ -404,7 +417,8 @@ func (w *Workload) DisruptionBudget() (b Budget, ok bool) {
 			}
 			b.MinServing = v
 		case pdb.Spec.MaxUnavailable != nil:
-			v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, n, false)
+			// the disruption controller rounds a percentage up here too
+			v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, n, true)
 			if err != nil {
 				continue
 			}

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"io/fs"
+	corev1 "k8s.io/api/core/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,6 +151,8 @@ func TestTolerationsAndBudgets(t *testing.T) {
 		{"minAvailable: 1\n  selector: {matchLabels: {app: web}}", 1, true},
 		{"minAvailable: 50%\n  selector: {matchLabels: {app: web}}", 1, true},
 		{"maxUnavailable: 1\n  selector: {matchLabels: {app: web}}", 1, true},
+		// the disruption controller rounds 30% of 2 up to 1
+		{"maxUnavailable: 30%\n  selector: {matchLabels: {app: web}}", 1, true},
 		{"minAvailable: 2\n  selector: {matchLabels: {app: wbe}}", 2, false},
 	} {
 		w, err := LoadWorkload(writeWorkload(t, map[string]string{"a.yaml": dep + "---\n" + svc + "---\n" + pdb(c.spec)}), "", 0)
@@ -158,6 +161,34 @@ func TestTolerationsAndBudgets(t *testing.T) {
 		}
 		if b, ok := w.DisruptionBudget(); !ok || b.MinServing != c.min || b.SelectsTarget != c.selects {
 			t.Errorf("%q: %+v %v", c.spec, b, ok)
+		}
+	}
+}
+
+// The taint eviction controller's reading: the shortest matching
+// tolerationSeconds wins; matching tolerations without seconds mean for
+// ever; nothing matching means the admission default.
+func TestTolerationFollowsTheTaintEvictionController(t *testing.T) {
+	secs := func(s int64) *int64 { return &s }
+	const key = "node.kubernetes.io/unreachable"
+	for _, c := range []struct {
+		name string
+		ts   []corev1.Toleration
+		want time.Duration
+	}{
+		{"none", nil, DefaultToleration},
+		{"another key", []corev1.Toleration{{Key: "x", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: secs(5)}}, DefaultToleration},
+		{"NoSchedule only", []corev1.Toleration{{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}, DefaultToleration},
+		{"20s", []corev1.Toleration{{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: secs(20)}}, 20 * time.Second},
+		{"0s evicts at once", []corev1.Toleration{{Key: key, Operator: corev1.TolerationOpExists, TolerationSeconds: secs(0)}}, 0},
+		{"for ever", []corev1.Toleration{{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}}, NeverEvicted},
+		{"the shortest of several", []corev1.Toleration{
+			{Operator: corev1.TolerationOpExists},
+			{Key: key, Operator: corev1.TolerationOpExists, TolerationSeconds: secs(60)},
+			{Key: key, Operator: corev1.TolerationOpExists, TolerationSeconds: secs(15)}}, 15 * time.Second},
+	} {
+		if got := toleration(c.ts, key); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }
