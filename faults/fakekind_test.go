@@ -95,7 +95,9 @@ func (k *fakeKind) addPod(p *corev1.Pod) {
 
 // settle sets each node's Ready condition from its state.
 func (k *fakeKind) settle(node string) {
+	k.mu.Lock()
 	ready := k.running[node] && k.kubelet[node] && !k.droppedLocked(node)
+	k.mu.Unlock()
 	n, err := k.cs.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
 	if err != nil {
 		return

@@ -253,13 +253,17 @@ func TestOutageDoesNotStarveTheSchedule(t *testing.T) {
 	}))
 	defer srv.Close()
 	rec := NewRecorder(io.Discard, time.Now())
-	o := Options{Target: srv.URL + "/", Rate: 400, Duration: 2 * time.Second, Timeout: time.Second}
+	o := Options{Target: srv.URL + "/", Rate: 200, Duration: 2 * time.Second, Timeout: time.Second}
 	if err := Run(context.Background(), o, rec); err != nil {
 		t.Fatal(err)
 	}
 	s := rec.Timeline().Summarize()
-	if s.Total < 700 || s.OK != 0 { // 800 scheduled; a starved generator sends a fraction
-		t.Fatalf("sent %d requests (%d ok) in 2s at 400/s while every request hung: the schedule starved", s.Total, s.OK)
+	// 400 scheduled. A starved generator (vegeta's default 10 workers, each
+	// held 1s by a hung request) sends about 20; half the schedule leaves
+	// room for a -race build on a busy 2-core machine, which reached 49%
+	// of a 400/s schedule once
+	if s.Total < 200 || s.OK != 0 {
+		t.Fatalf("sent %d requests (%d ok) in 2s at 200/s while every request hung: the schedule starved", s.Total, s.OK)
 	}
 }
 

@@ -103,6 +103,8 @@ type gate struct {
 	suiteReport *types.Report
 	// revertErr is set when faults were still active after the last revert
 	revertErr error
+	// events streams every fault event to events.jsonl
+	events *reports.JSONLines
 }
 
 func (g *gate) logger() *slog.Logger {
@@ -362,6 +364,10 @@ func (g *gate) finish() Result {
 	}
 	g.rep.Finish(time.Now(), v.Status)
 	rep := g.rep
+	if g.events != nil {
+		// every revert has run: no event comes after this
+		_ = g.events.Close()
+	}
 	g.mu.Unlock()
 	g.save()
 	return Result{Report: rep, Verdict: v}

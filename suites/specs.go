@@ -258,6 +258,7 @@ func (g *gate) setUp(ctx context.Context) error {
 		return err
 	}
 	g.injector.Cluster, g.injector.Context = c.Name, c.Context
+	g.events = events
 	g.injector.Observe = func(e faults.Event) { _ = events.Write(e) }
 	return nil
 }

@@ -192,9 +192,8 @@ func TestRunFollowsNodeChanges(t *testing.T) {
 	if err != nil || !strings.Contains(string(conf), "10.244.1.0/24") {
 		t.Fatalf("CNI config: %s %v", conf, err)
 	}
-	if err := CheckReady(filepath.Join(dir, "ready"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	// the ready file follows the first full sync, a moment after the routes
+	waitFor(t, func() bool { return CheckReady(filepath.Join(dir, "ready"), time.Minute) == nil })
 	// w2 restarts with another address
 	w2.Status.Addresses[1].Address = "172.18.0.5"
 	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, &w2, metav1.UpdateOptions{}); err != nil {

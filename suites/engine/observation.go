@@ -72,7 +72,16 @@ func recoveries(h *PodHistory, evs []faults.Event) []RecoveryResult {
 	out := make([]RecoveryResult, 0, len(evs))
 	for _, e := range evs {
 		rr := RecoveryResult{FaultID: e.ID, Issued: e.Issued, Applied: e.Applied() && !e.Issued.IsZero()}
-		if rr.Applied {
+		switch {
+		case !rr.Applied:
+		case podsOutliveFault(e):
+			// the pods keep running through the fault and serve again once
+			// it is reverted: the target is whole when they are back, not
+			// when replacements would be
+			if !e.Reverted.IsZero() {
+				rr.At, rr.Recovered = h.RecoveredAt(e.Reverted, nil)
+			}
+		default:
 			from := e.Issued
 			if restartsInPlace(e) && e.TookEffect() {
 				// the restart was seen: the pod's readiness dips around it
@@ -91,6 +100,12 @@ func distinctRevisions(rs []RevisionPoint) map[string]bool {
 		m[r.Revision] = true
 	}
 	return m
+}
+
+// podsOutliveFault reports whether the fault leaves the pods it hits
+// running (a stopped kubelet, a partition): they come back with the node.
+func podsOutliveFault(e faults.Event) bool {
+	return e.Kind == "kubelet-stop" || e.Kind == "network-partition"
 }
 
 // restartsInPlace reports whether the fault hit containers only, which the

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/chaosgate/chaosgate/faults"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -127,5 +129,30 @@ func TestRevisionSeries(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("point %d: %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// A stopped kubelet or a partition leaves the pods running: the target is
+// whole again when they serve after the revert, not "never" for want of
+// replacements that their toleration never asked for.
+func TestRecoveryOfFaultsThePodsOutlive(t *testing.T) {
+	// a on w1 stops being Ready at 30s (NotReady node), Ready again at 52s
+	h := history(serving(0, "a", "w1"), serving(0, "b", "w2"), serving(0, "c", "w3"),
+		change{s: 30, pod: "a", node: "w1"}, serving(52, "a", "w1"))
+	ev := faults.Event{ID: "k", Kind: "kubelet-stop", Issued: at(10), InEffect: at(30), RevertIssued: at(45), Reverted: at(50),
+		Targets: []faults.Target{{Kind: "node", Name: "w1"}}}
+	rr := recoveries(h, []faults.Event{ev})
+	if len(rr) != 1 || !rr[0].Recovered || !rr[0].At.Equal(at(52)) {
+		t.Fatalf("kubelet stop: %+v", rr)
+	}
+	// not reverted yet: not recovered
+	ev.RevertIssued, ev.Reverted = time.Time{}, time.Time{}
+	if rr := recoveries(h, []faults.Event{ev}); rr[0].Recovered {
+		t.Fatalf("recovered before the revert: %+v", rr)
+	}
+	// a pod kill still excludes its victim
+	kill := faults.Event{ID: "p", Kind: "pod-kill", Issued: at(10), InEffect: at(11), Targets: []faults.Target{{Kind: "pod", Name: "a", UID: "a"}}}
+	if rr := recoveries(h, []faults.Event{kill}); rr[0].Recovered {
+		t.Fatalf("a killed pod cannot count as its own replacement: %+v", rr)
 	}
 }

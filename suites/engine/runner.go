@@ -206,7 +206,7 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := guard("test hook", func() error { return panicOnceInEffect(lctx, env.Injector) })
+			err := guard("test hook", func() error { return panicOnceInEffect(lctx, env.Injector, r.origin) })
 			if err != nil {
 				mu.Lock()
 				hookErr = err
@@ -277,10 +277,11 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 // to prove that a panic leaves nothing broken behind.
 const PanicHook = "CHAOSGATE_TEST_PANIC"
 
-func panicOnceInEffect(ctx context.Context, in *faults.Injector) error {
+func panicOnceInEffect(ctx context.Context, in *faults.Injector, origin time.Time) error {
 	for {
 		for _, e := range in.Events() {
-			if e.TookEffect() {
+			// only this scenario's faults: the injector keeps every suite's
+			if e.TookEffect() && !e.Issued.Before(origin) {
 				panic(fmt.Sprintf("%s: injected panic with %s in effect", PanicHook, e.ID))
 			}
 		}

@@ -180,7 +180,7 @@ func (s Scenario) Validate() error {
 // validated.
 type placeholder struct{ faults.Fault }
 
-// validateTarget checks what the runner needs of the target.
+// validate checks what the runner needs of the target.
 func (t Target) validate() error {
 	u, err := url.Parse(t.URL)
 	switch {
