@@ -70,9 +70,10 @@ soak: docker build
 
 test: unit test-report e2e
 
-# Benchmarks of the recorder, the timeline arithmetic and the generator.
+# Benchmarks of the recorder, the timeline arithmetic and the generator,
+# and our generator side by side with vegeta's own CLI (a table).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime=1x ./load/
+	$(GO) test -run '^$$' -bench 'Generator|VersusVegetaCLI' -benchtime=1x -timeout 20m ./load/
 	$(GO) test -run '^$$' -bench 'Recorder|Windows|Intervals|Summarize' ./load/
 
 down: build

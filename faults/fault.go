@@ -103,10 +103,25 @@ func (e *FindingError) Error() string { return e.Err.Error() }
 func (e *FindingError) Unwrap() error { return e.Err }
 
 // IsFinding reports whether err is about the workload's or the cluster's
-// state rather than the tool: a *NoTargetError or a *FindingError.
+// state rather than the tool: a *NoTargetError or a *FindingError. A joined
+// error is a finding only when every error in it is: one real failure among
+// refused evictions is still a failure of the tool.
 func IsFinding(err error) bool {
-	var f *FindingError
-	return IsNoTarget(err) || errors.As(err, &f)
+	switch e := err.(type) {
+	case *FindingError, *NoTargetError:
+		return true
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, x := range errs {
+			if !IsFinding(x) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	case interface{ Unwrap() error }:
+		return IsFinding(e.Unwrap())
+	}
+	return false
 }
 
 // Stages of an injection an Event's error can come from.

@@ -516,3 +516,28 @@ func TestConcurrentSchedules(t *testing.T) {
 		t.Fatal("a node was left stopped")
 	}
 }
+
+// A joined error is a finding only when all of it is: a real failure
+// among refused evictions stays a failure of the tool.
+func TestIsFinding(t *testing.T) {
+	finding := &FindingError{Err: errors.New("eviction refused by a PodDisruptionBudget")}
+	failure := errors.New("docker: Cannot connect to the Docker daemon")
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"a finding", finding, true},
+		{"nothing to hit", &NoTargetError{Reason: "no Ready pod"}, true},
+		{"wrapped finding", fmt.Errorf("drain w1: %w", finding), true},
+		{"plain failure", failure, false},
+		{"findings only", errors.Join(finding, &FindingError{Err: errors.New("pod gone")}), true},
+		{"a failure among findings", errors.Join(finding, failure), false},
+		{"wrapped mix", fmt.Errorf("drain: %w", errors.Join(finding, failure)), false},
+	} {
+		if got := IsFinding(c.err); got != c.want {
+			t.Errorf("%s: IsFinding = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

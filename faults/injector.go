@@ -20,6 +20,9 @@ type Injector struct {
 	// Context are stored in journal entries so recovery finds the cluster.
 	Cluster string
 	Context string
+	// Server is the API server's address, so recovery through a context
+	// name can tell that the context now points elsewhere.
+	Server string
 	// RunID prefixes injection ids.
 	RunID string
 	// VerifyTimeout bounds waiting for a fault to take effect; default 30s.
@@ -77,11 +80,13 @@ func (in *Injector) update(x *injected, fn func(*Event)) {
 // background that it took effect. The fault stays active (journaled,
 // revertible) until Revert or RevertAll; the returned id names it.
 //
-// What goes wrong with the fault itself (nothing to hit, the API refused
-// the change, the effect never showed) is recorded in the event: a fault
-// that did not take effect is a finding about the workload, not a crash.
-// The error is for what leaves the injector unable to guarantee a revert
-// (the journal cannot be written), and for a cancelled ctx.
+// What goes wrong with the fault because of the workload's or the
+// cluster's state (nothing to hit, an eviction a budget refuses, the effect
+// never showed) is recorded in the event: a finding about the workload, not
+// a crash. The error is for everything else: a plan or apply that failed
+// for another reason (the API unreachable, docker failing), what leaves the
+// injector unable to guarantee a revert (the journal cannot be written),
+// and a cancelled ctx.
 func (in *Injector) Inject(ctx context.Context, f Fault) (string, error) {
 	return in.InjectWithin(ctx, f, in.VerifyTimeout)
 }
@@ -126,7 +131,7 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 	}
 	targets := inj.Targets()
 	// the revert is registered (journal on disk, active) before Apply
-	if err := in.Journal.Add(Entry{ID: id, Kind: f.Kind(), Description: f.Describe(), Targets: targetStrings(targets), Cluster: in.Cluster, Context: in.Context, Created: time.Now(), State: state}); err != nil {
+	if err := in.Journal.Add(Entry{ID: id, Kind: f.Kind(), Description: f.Describe(), Targets: targetStrings(targets), Cluster: in.Cluster, Context: in.Context, Server: in.Server, Created: time.Now(), State: state}); err != nil {
 		close(x.verified)
 		return "", err
 	}

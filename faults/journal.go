@@ -28,7 +28,9 @@ type Entry struct {
 	Cluster     string   `json:"cluster"`
 	// Context is the kubeconfig context the fault was injected through:
 	// how recovery reaches a cluster that is not a local kind cluster.
-	Context string          `json:"context,omitempty"`
+	Context string `json:"context,omitempty"`
+	// Server is the API server the context reached then.
+	Server  string          `json:"server,omitempty"`
 	Created time.Time       `json:"created"`
 	State   json.RawMessage `json:"state"`
 }

@@ -349,15 +349,14 @@ func (g *gate) finish() Result {
 		v = Judge(*g.suiteReport)
 		markChecks(g.rep.Scenarios, *g.suiteReport)
 	}
-	if g.revertErr != nil && v.Code != ExitInput {
-		// nothing may be left broken: that outranks any verdict
-		v.Errors = append(v.Errors, g.revertErr.Error())
-		if v.Code != ExitInterrupted {
-			v.Code, v.Status = ExitInfra, reports.StatusError
-		}
-	}
 	if g.ctx.Err() != nil && v.Code != ExitInput {
 		v.Code, v.Status = ExitInterrupted, reports.StatusInterrupted
+	}
+	if g.revertErr != nil && v.Code != ExitInput {
+		// nothing may be left broken: that outranks any verdict, an
+		// interruption too (130 promises every fault was reverted)
+		v.Errors = append(v.Errors, g.revertErr.Error())
+		v.Code, v.Status = ExitInfra, reports.StatusError
 	}
 	if len(v.Errors) > 0 {
 		g.rep.Run.Error = strings.Join(v.Errors, "; ")
@@ -409,6 +408,10 @@ func markChecks(scs []reports.Scenario, r types.Report) {
 				c.Passed = true
 			case s.State.Is(types.SpecStateFailureStates) && s.Failure.FailureNodeContext == types.FailureNodeIsLeafNode:
 				c.Passed = false
+			case s.State.Is(types.SpecStateFailureStates) && s.Failure.FailureNodeType.Is(types.NodeTypeBeforeAll|types.NodeTypeBeforeEach|types.NodeTypeJustBeforeEach|types.NodeTypeBeforeSuite|types.NodeTypeSynchronizedBeforeSuite):
+				// Ginkgo pins a failed setup on the first spec, whose own
+				// assertion never ran
+				*c = notSelected(*c)
 			}
 		}
 		sc.Finish(sc.Finished)

@@ -111,6 +111,18 @@ func recoverScope(ctx context.Context, o RecoverOptions, sc scope) (int, error) 
 		if c, err = clusters.ConnectContext(o.Kubeconfig, sc.context); err != nil {
 			return 0, fmt.Errorf("%s: %w (its faults stay journaled)", sc, err)
 		}
+		// context names repeat across kubeconfigs: revert only on the API
+		// server the faults went to
+		entries, err := o.Journal.Entries()
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range entries {
+			if of(e) && e.Server != "" && e.Server != c.REST.Host {
+				return 0, fmt.Errorf("%s now reaches %s, but fault %s was injected through %s: nothing reverted, its faults stay journaled (use the kubeconfig it was run with)",
+					sc, c.REST.Host, e.ID, e.Server)
+			}
+		}
 	}
 	done, err := o.Journal.Recover(ctx, faults.Reverters(faults.DockerCLI{}, c.Client), of)
 	for _, d := range done {

@@ -58,9 +58,24 @@ current-context: prod
 	if n, err := Recover(context.Background(), RecoverOptions{Journal: j, Cluster: "chaosgate", Kubeconfig: kubeconfig, Out: &out}); n != 0 || err != nil {
 		t.Fatalf("recover --name chaosgate: %d, %v", n, err)
 	}
-	// a context missing from the kubeconfig: kept, and the error says so
+	// a context no entry names: nothing to do
 	if _, err := Recover(context.Background(), RecoverOptions{Journal: j, Context: "staging", Kubeconfig: kubeconfig, Out: &out}); err != nil {
 		t.Fatalf("no entry of context staging, nothing to do: %v", err)
+	}
+	// entries of a context the kubeconfig does not have: kept, with an error
+	add("r2-cccc-drain-1", "drain", "", "staging")
+	if _, err := Recover(context.Background(), RecoverOptions{Journal: j, Context: "staging", Kubeconfig: kubeconfig, Out: &out}); err == nil || !strings.Contains(err.Error(), "stay journaled") {
+		t.Fatalf("missing context: %v", err)
+	}
+	// a context that now points at another API server: nothing reverted
+	if err := j.Add(faults.Entry{ID: "r3-dddd-drain-1", Kind: "drain", Context: "prod", Server: "https://10.0.0.1:6443", Created: time.Now(), State: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Recover(context.Background(), RecoverOptions{Journal: j, Context: "prod", Kubeconfig: kubeconfig, Out: &out}); err == nil || !strings.Contains(err.Error(), "now reaches https://127.0.0.1:1") {
+		t.Fatalf("moved context: %v", err)
+	}
+	if err := j.Remove("r3-dddd-drain-1"); err != nil {
+		t.Fatal(err)
 	}
 	// prod is unreachable: its drain stays journaled
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -72,7 +87,7 @@ current-context: prod
 	if _, err := Recover(ctx, RecoverOptions{Journal: j, All: true, Kubeconfig: kubeconfig, Out: &out}); err == nil || !strings.Contains(err.Error(), "neither a cluster nor a context") {
 		t.Fatalf("unplaceable entry: %v", err)
 	}
-	if got := ids(); len(got) != 2 {
+	if got := ids(); len(got) != 3 {
 		t.Fatalf("entries of other clusters were dropped: %v (output %s)", got, out.String())
 	}
 }

@@ -104,7 +104,7 @@ func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
 			// would distort every later verdict: stop the run instead
 			if g.injector.Active() > 0 {
 				if err := g.injector.RevertAll(ctx2); err != nil || g.injector.Active() > 0 {
-					AbortSuite(fmt.Sprintf("a fault of an earlier suite is still active (%v); run `%s`", err, g.recoverHint()))
+					AbortSuite(fmt.Sprintf("a fault of an earlier suite is still active (%d left, %v); run `%s`", g.injector.Active(), err, g.recoverHint()))
 				}
 			}
 			env, err := g.prepare(ctx2, sc.Name)
@@ -165,19 +165,22 @@ func (g *gate) link(spec context.Context) (context.Context, func()) {
 // validates the workload with the API server and exposes it.
 func (g *gate) setUp(ctx context.Context) error {
 	o := g.o
+	// faults a crashed run left active would distort this run's verdict; a
+	// kind cluster is checked before it is created or touched (recover must
+	// still find it gone, or as the crashed run left it)
+	if o.Context == "" {
+		if err := g.refuseLeftovers(o.Cluster.Name, ""); err != nil {
+			return err
+		}
+	}
 	c, err := g.connect(ctx)
 	if err != nil {
 		return err
 	}
 	g.cluster = c
-	// faults a crashed run left active would distort this run's verdict
-	left, err := g.journal.Entries()
-	if err != nil {
-		return fmt.Errorf("read fault journal %s: %w", g.journal.Dir, err)
-	}
-	for _, e := range left {
-		if (c.Name != "" && e.Cluster == c.Name) || (c.Name == "" && e.Cluster == "" && e.Context == c.Context) {
-			return fmt.Errorf("fault %s (%s) from an earlier run is still active on %s; run `%s` first", e.ID, e.Description, orContext(c.Name, c.Context), recoverCommand(e, g.journal.Dir))
+	if o.Context != "" {
+		if err := g.refuseLeftovers(c.Name, c.Context); err != nil {
+			return err
 		}
 	}
 	kv := ""
@@ -257,7 +260,7 @@ func (g *gate) setUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.injector.Cluster, g.injector.Context = c.Name, c.Context
+	g.injector.Cluster, g.injector.Context, g.injector.Server = c.Name, c.Context, c.REST.Host
 	g.events = events
 	g.injector.Observe = func(e faults.Event) { _ = events.Write(e) }
 	return nil
@@ -369,6 +372,21 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 			Service: workload.ExposedServiceName, URL: g.url, Method: o.Params.Method},
 		Live: AttachProgressReporter,
 	}, nil
+}
+
+// refuseLeftovers fails when the journal holds faults of the kind cluster
+// named cluster or, for another cluster, of its context.
+func (g *gate) refuseLeftovers(cluster, context string) error {
+	left, err := g.journal.Entries()
+	if err != nil {
+		return fmt.Errorf("read fault journal %s: %w", g.journal.Dir, err)
+	}
+	for _, e := range left {
+		if (cluster != "" && e.Cluster == cluster) || (cluster == "" && e.Cluster == "" && e.Context == context) {
+			return fmt.Errorf("fault %s (%s) from an earlier run is still active on %s; run `%s` first", e.ID, e.Description, orContext(cluster, context), recoverCommand(e, g.journal.Dir))
+		}
+	}
+	return nil
 }
 
 func orContext(cluster, context string) string {

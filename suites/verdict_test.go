@@ -87,6 +87,12 @@ func TestMarkChecks(t *testing.T) {
 	cleanupFailed.Failure.FailureNodeContext, cleanupFailed.Failure.FailureNodeType = types.FailureNodeInContainer, types.NodeTypeCleanupAfterAll
 	markChecks(scs, types.Report{SpecReports: []types.SpecReport{
 		it("availability", types.SpecStatePassed), it("recovery-time", types.SpecStateFailed), cleanupFailed}})
+	// a setup that failed is pinned on the first spec: it judged nothing
+	setup := []reports.Scenario{{Name: "self-healing", Checks: []reports.Check{reports.AtLeast("availability", "a", 100, 99, "%")}}}
+	markChecks(setup, types.Report{SpecReports: []types.SpecReport{setupFailed(types.NodeTypeBeforeAll, types.SpecStateFailed)}})
+	if c := setup[0].Checks[0]; !c.Skipped {
+		t.Fatalf("a check whose setup failed must be not judged: %+v", c)
+	}
 	c := scs[0].Checks
 	if !c[0].Passed || c[1].Passed || scs[0].Status != reports.StatusFailed {
 		t.Fatalf("%+v", scs[0])

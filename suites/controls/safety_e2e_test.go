@@ -94,7 +94,7 @@ func expectWhole(ctx context.Context) {
 		for _, cmd := range [][]string{{"iptables", "-S"}, {"ip6tables", "-S"}} {
 			out, err := exec.CommandContext(ctx, "docker", append([]string{"exec", n.Name}, cmd...)...).CombinedOutput()
 			Expect(err).NotTo(HaveOccurred(), string(out))
-			Expect(string(out)).NotTo(ContainSubstring("chaosgate-"), "%s: a rule of ours is left in %s", cmd[0], n.Name)
+			Expect(string(out)).NotTo(ContainSubstring("chaosgate-partition-"), "%s: a rule of ours is left in %s", cmd[0], n.Name)
 		}
 		out, err := exec.CommandContext(ctx, "docker", "exec", n.Name, "systemctl", "is-active", "kubelet").CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), "%s: kubelet %s", n.Name, strings.TrimSpace(string(out)))

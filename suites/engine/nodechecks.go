@@ -181,6 +181,9 @@ func ReplacementsReadyWithin(toleration, recovery time.Duration) Check {
 					e.RevertIssued.Sub(o.Origin).Seconds(), evictAt.Sub(o.Origin).Seconds()))
 			}
 			victims := o.Victims(e)
+			if len(victims) == 0 {
+				return reports.NotJudged(CheckReplacementReady, name, fmt.Sprintf("no serving target pod was on %s: nothing had to be replaced", node))
+			}
 			var evicted time.Time
 			for _, ch := range o.Pods.Pods {
 				if victims[ch.UID] && ch.Terminating && !ch.At.Before(e.Issued) && (evicted.IsZero() || ch.At.Before(evicted)) {

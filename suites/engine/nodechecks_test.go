@@ -109,8 +109,8 @@ func TestNodeChecksFailWhatTheyMust(t *testing.T) {
 	// no target pod on the lost node: nothing had to move
 	o = nodeFailureRun(0, 78)
 	o.Faults[0].Targets = []faults.Target{{Kind: "node", Name: "w9"}}
-	got = evalAll(o, EndpointsRemovedWithin(20*time.Second), AvailabilityAfterEndpointsMoved(99.5))
-	if !got[CheckEndpointsRemoved].Skipped || !got[CheckAvailabilityAfter].Skipped {
+	got = evalAll(o, EndpointsRemovedWithin(20*time.Second), AvailabilityAfterEndpointsMoved(99.5), ReplacementsReadyWithin(20*time.Second, 30*time.Second))
+	if !got[CheckEndpointsRemoved].Skipped || !got[CheckAvailabilityAfter].Skipped || !got[CheckReplacementReady].Skipped {
 		t.Fatalf("no victims: %+v", got)
 	}
 	// a node that never went NotReady
