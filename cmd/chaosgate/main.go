@@ -41,6 +41,7 @@ Usage:
   chaosgate run [flags]          run the resilience gate (see chaosgate run -h)
   chaosgate recover [--journal DIR] [--name N | --context C | --all]
                                  revert faults a crashed run left behind
+  chaosgate plan validate FILE... check game-day plans strictly (file:line:column)
   chaosgate report render DIR... rebuild report.html and summary.md from report.json
   chaosgate report trend [--fail-on-regression] DIR...
                                  trend page of many runs; exit 1 on a regression
@@ -77,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = recoverCmd(ctx, args[1:], stdout, stderr)
 	case "report":
 		return reportCmd(args[1:], stdout, stderr)
+	case "plan":
+		err = planCmd(args[1:], stdout, stderr)
 	default:
 		err = usagef("unknown command %q\n\n%s", args[0], usageText)
 	}

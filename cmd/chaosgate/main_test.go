@@ -168,3 +168,20 @@ func writeIn(t *testing.T, dir, name, content string) string {
 	}
 	return p
 }
+
+func TestPlanValidate(t *testing.T) {
+	var out, errb bytes.Buffer
+	good := filepath.Join("..", "..", "suites", "plan", "examples", "pod-kill.yaml")
+	if code := run([]string{"plan", "validate", good}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "valid: pod-kills") {
+		t.Fatalf("good plan: %d %q %q", code, out.String(), errb.String())
+	}
+	bad := writeFile(t, "bad.yaml", "apiVersion: chaosgate.dev/v1alpha1\nkind: GameDay\nname: x\nlaod: {}\n")
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"plan", "validate", good, bad}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), bad+":4:1: laod: unknown field") {
+		t.Fatalf("bad plan: %d %q", code, errb.String())
+	}
+	if code := run([]string{"plan"}, &out, &errb); code != exitUsage {
+		t.Fatalf("no subcommand: %d", code)
+	}
+}
