@@ -26,6 +26,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -168,6 +169,29 @@ func flipCrashSwitch(namespace string) func(context.Context, *os.Process) {
 	}
 }
 
+// deleteNamespaces deletes the namespaces whose names start with prefix
+// and waits until they are gone.
+func deleteNamespaces(ctx context.Context, prefix string) {
+	c, err := clusters.Connect(clusters.DefaultName, "")
+	Expect(err).NotTo(HaveOccurred())
+	list, err := c.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	for _, ns := range list.Items {
+		if strings.HasPrefix(ns.Name, prefix) {
+			if err := c.Client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); !apierrors.IsNotFound(err) {
+				Expect(err).NotTo(HaveOccurred())
+			}
+		}
+	}
+	Eventually(func(g Gomega) {
+		list, err := c.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		for _, ns := range list.Items {
+			g.Expect(ns.Name).NotTo(HavePrefix(prefix), "namespace still terminating")
+		}
+	}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+}
+
 // interruptAfter sends SIGINT after d.
 func interruptAfter(d time.Duration) func(context.Context, *os.Process) {
 	return func(_ context.Context, p *os.Process) {
@@ -212,7 +236,11 @@ var controls = []struct {
 	alone     bool
 }{
 	{
-		name: "a single replica that starts in 3s", args: join([]string{"--workload", "bundled:broken-single-replica"}, short),
+		// kills 15s apart: a replacement that is not Ready by the second
+		// kill (three gates share two cores here) would leave it nothing to
+		// kill, which is another finding than the one this control shows
+		name:    "a single replica that starts in 3s",
+		args:    []string{"--workload", "bundled:broken-single-replica", "--label-filter", "scenario:self-healing", "--duration", "30s", "--kills", "2", "--kill-start", "8s", "--kill-interval", "15s"},
 		failing: []string{"availability", "longest-failed-interval"}, passing: []string{"faults-took-effect", "load-rate"},
 	},
 	{
@@ -221,7 +249,9 @@ var controls = []struct {
 	},
 	{
 		name: "answers that take 700ms", args: []string{"--workload", "bundled:broken-slow", "--label-filter", "scenario:self-healing", "--duration", "15s", "--kills", "1", "--kill-start", "5s"},
-		failing: []string{"latency-p99"}, passing: []string{"availability", "recovery-time", "faults-took-effect", "load-rate"},
+		// availability is not asserted: answers of 700ms on a busy machine
+		// now and then reach the 2s timeout
+		failing: []string{"latency-p99"}, passing: []string{"recovery-time", "faults-took-effect", "load-rate"},
 	},
 	{
 		name: "an app that ignores SIGTERM", args: join([]string{"--workload", "bundled:broken-ignores-sigterm"}, short),
@@ -242,7 +272,7 @@ var controls = []struct {
 	},
 	{
 		name:    "a single replica under container kills",
-		args:    []string{"--workload", "bundled:broken-single-replica", "--label-filter", "scenario:container-kill", "--duration", "30s", "--container-kills", "2", "--kill-start", "8s", "--container-kill-interval", "10s"},
+		args:    []string{"--workload", "bundled:broken-single-replica", "--label-filter", "scenario:container-kill", "--duration", "30s", "--container-kills", "2", "--kill-start", "8s", "--container-kill-interval", "15s"},
 		failing: []string{"availability"}, passing: []string{"faults-took-effect"},
 	},
 	{
@@ -427,6 +457,9 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 				}()
 			}
 			wg.Wait()
+			// their pods (some crash-looping, some behind budgets) would
+			// distort the controls that drain or stop whole nodes
+			deleteNamespaces(ctx, "chaosgate-ctl-")
 		}, NodeTimeout(40*time.Minute))
 
 		for _, c := range controls {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,9 @@ func TestRoundingNeverFlipsAVerdict(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %v, want %v", c.got, c.want)
 		}
+	}
+	if math.Signbit(ceil3(0)) || math.Signbit(floor3(0)) {
+		t.Fatal("a zero is reported as -0")
 	}
 	if c := reports.AtLeast("a", "a", floor3(99.4996), 99.5, "%"); c.Passed {
 		t.Fatal("99.4996% passed >= 99.5%")

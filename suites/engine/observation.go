@@ -201,5 +201,6 @@ func round(v float64, places int) float64 {
 // against the check (down for an at-least, up for an at-most), so a value
 // that misses its threshold by less than the last decimal still misses it.
 // The epsilon keeps exact values (24s) from moving a step for float noise.
-func floor3(v float64) float64 { return math.Floor(v*1000+1e-6) / 1000 }
-func ceil3(v float64) float64  { return math.Ceil(v*1000-1e-6) / 1000 }
+// Adding 0 turns a -0 (the ceiling of a tiny negative) into 0.
+func floor3(v float64) float64 { return math.Floor(v*1000+1e-6)/1000 + 0 }
+func ceil3(v float64) float64  { return math.Ceil(v*1000-1e-6)/1000 + 0 }
