@@ -3,11 +3,9 @@ package faults
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -28,36 +26,26 @@ func (k *KubeletStop) Kind() string { return "kubelet-stop" }
 
 // Describe implements Fault.
 func (k *KubeletStop) Describe() string {
-	return "stop the kubelet of worker " + describeNode(k.Node, k.Selector) + " (its pods keep running)"
+	return "stop the kubelet of worker " + k.target().describe() + " (its pods keep running)"
+}
+
+func (k *KubeletStop) target() nodeFaultTarget {
+	return nodeFaultTarget{Docker: k.Docker, Client: k.Client, Node: k.Node, Namespace: k.Namespace, Selector: k.Selector}
 }
 
 // Validate checks parameters before anything is injected.
-func (k *KubeletStop) Validate() error {
-	if k.Docker == nil || k.Client == nil {
-		return errors.New("kubelet-stop: needs Docker access to kind nodes and a cluster client")
-	}
-	if k.Node == "" && k.Selector == "" {
-		return errors.New("kubelet-stop: name a node or a selector to pick one by")
-	}
-	return nil
-}
+func (k *KubeletStop) Validate() error { return k.target().validate(k.Kind()) }
 
 // Plan implements Fault.
 func (k *KubeletStop) Plan(ctx context.Context) (Injection, error) {
 	if err := k.Validate(); err != nil {
 		return nil, err
 	}
-	node, err := PickWorker(ctx, k.Client, k.Namespace, k.Selector, k.Node)
+	node, targets, err := k.target().pick(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var pods []corev1.Pod
-	if k.Selector != "" {
-		if pods, err = podsOn(ctx, k.Client, k.Namespace, k.Selector, node); err != nil {
-			return nil, err
-		}
-	}
-	return &kubeletStopInjection{docker: k.Docker, client: k.Client, Node: node, RevertTimeout: k.RevertTimeout, targets: nodeTargets(node, pods)}, nil
+	return &kubeletStopInjection{docker: k.Docker, client: k.Client, Node: node, RevertTimeout: k.RevertTimeout, targets: targets}, nil
 }
 
 type kubeletStopInjection struct {
@@ -84,30 +72,10 @@ func (i *kubeletStopInjection) Verify(ctx context.Context) error {
 // Revert starts the kubelet (again, until it runs) and waits until the Node
 // is Ready.
 func (i *kubeletStopInjection) Revert(ctx context.Context) error {
-	timeout := i.RevertTimeout
-	if timeout <= 0 {
-		timeout = 3 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	since := time.Now()
-	for {
+	return revertUntilBack(ctx, i.client, i.Node, i.RevertTimeout, "kubelet of "+i.Node+" not back", func(ctx context.Context) error {
 		_, err := i.docker.Exec(ctx, i.Node, "systemctl", "start", "kubelet")
-		if err == nil {
-			err = nodeBack(ctx, i.client, i.Node, since)
-		}
-		if err == nil {
-			return nil
-		}
-		if isNotFound(err) {
-			return &TargetGoneError{Target: "node " + i.Node, Err: err}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kubelet of %s not back: %w", i.Node, err)
-		case <-time.After(time.Second):
-		}
-	}
+		return err
+	})
 }
 
 // RevertKubeletStop returns the journal reverter for kubelet stops.

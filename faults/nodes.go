@@ -108,22 +108,80 @@ func PickWorker(ctx context.Context, cs kubernetes.Interface, namespace, selecto
 	return names[0], nil
 }
 
-// podsOn lists the pods running on node in namespace that match selector.
-func podsOn(ctx context.Context, cs kubernetes.Interface, namespace, selector, node string) ([]corev1.Pod, error) {
-	l, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector, FieldSelector: "spec.nodeName=" + node})
-	if err != nil {
-		return nil, err
-	}
-	return l.Items, nil
+// nodeFaultTarget is what the node faults that reach a kind node through
+// Docker share: which worker, and the checks before anything is injected.
+type nodeFaultTarget struct {
+	Docker Docker
+	Client kubernetes.Interface
+	// Node is the worker to hit; empty picks the worker that hosts the
+	// most pods matching Selector in Namespace.
+	Node                string
+	Namespace, Selector string
 }
 
-// nodeTargets is the node and the target's pods on it, as fault targets.
-func nodeTargets(node string, pods []corev1.Pod) []Target {
-	out := []Target{{Kind: "node", Name: node}}
-	for _, p := range pods {
-		out = append(out, Target{Kind: "pod", Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), Node: node})
+func (t nodeFaultTarget) validate(kind string) error {
+	if t.Docker == nil || t.Client == nil {
+		return fmt.Errorf("%s: needs Docker access to kind nodes and a cluster client", kind)
 	}
-	return out
+	if t.Node == "" && t.Selector == "" {
+		return fmt.Errorf("%s: name a node or a selector to pick one by", kind)
+	}
+	return nil
+}
+
+// pick chooses the worker, and returns it with its targets: the node and
+// the target's pods on it.
+func (t nodeFaultTarget) pick(ctx context.Context) (string, []Target, error) {
+	node, err := PickWorker(ctx, t.Client, t.Namespace, t.Selector, t.Node)
+	if err != nil {
+		return "", nil, err
+	}
+	targets := []Target{{Kind: "node", Name: node}}
+	if t.Selector == "" {
+		return node, targets, nil
+	}
+	l, err := t.Client.CoreV1().Pods(t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: t.Selector, FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return "", nil, err
+	}
+	for _, p := range l.Items {
+		targets = append(targets, Target{Kind: "pod", Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), Node: node})
+	}
+	return node, targets, nil
+}
+
+// describe names the worker for Describe.
+func (t nodeFaultTarget) describe() string { return describeNode(t.Node, t.Selector) }
+
+// revertUntilBack runs undo until it succeeds and the node is back (its
+// kubelet's Lease renewed after the revert began, Ready, DaemonSet pods
+// Ready), once a second within timeout (default 3 minutes). A node that
+// no longer exists is a *TargetGoneError; what names the fault in the
+// error when time runs out.
+func revertUntilBack(ctx context.Context, cs kubernetes.Interface, node string, timeout time.Duration, what string, undo func(context.Context) error) error {
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	since := time.Now()
+	for {
+		err := undo(ctx)
+		if err == nil {
+			err = nodeBack(ctx, cs, node, since)
+		}
+		if err == nil {
+			return nil
+		}
+		if isNotFound(err) {
+			return &TargetGoneError{Target: "node " + node, Err: err}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // isNotFound reports whether err says a Kubernetes object or a Docker

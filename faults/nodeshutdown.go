@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -38,7 +37,7 @@ func (n *NodeShutdown) Describe() string {
 	if n.Kill {
 		how = "power off (kill of the node container)"
 	}
-	return fmt.Sprintf("%s worker %s", how, describeNode(n.Node, n.Selector))
+	return fmt.Sprintf("%s worker %s", how, n.target().describe())
 }
 
 func describeNode(node, selector string) string {
@@ -48,34 +47,24 @@ func describeNode(node, selector string) string {
 	return fmt.Sprintf("hosting the most pods matching %q", selector)
 }
 
-// Validate checks parameters before anything is injected.
-func (n *NodeShutdown) Validate() error {
-	if n.Docker == nil || n.Client == nil {
-		return errors.New("node-shutdown: needs Docker access to kind nodes and a cluster client")
-	}
-	if n.Node == "" && n.Selector == "" {
-		return errors.New("node-shutdown: name a node or a selector to pick one by")
-	}
-	return nil
+func (n *NodeShutdown) target() nodeFaultTarget {
+	return nodeFaultTarget{Docker: n.Docker, Client: n.Client, Node: n.Node, Namespace: n.Namespace, Selector: n.Selector}
 }
+
+// Validate checks parameters before anything is injected.
+func (n *NodeShutdown) Validate() error { return n.target().validate(n.Kind()) }
 
 // Plan implements Fault.
 func (n *NodeShutdown) Plan(ctx context.Context) (Injection, error) {
 	if err := n.Validate(); err != nil {
 		return nil, err
 	}
-	node, err := PickWorker(ctx, n.Client, n.Namespace, n.Selector, n.Node)
+	node, targets, err := n.target().pick(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var pods []corev1.Pod
-	if n.Selector != "" {
-		if pods, err = podsOn(ctx, n.Client, n.Namespace, n.Selector, node); err != nil {
-			return nil, err
-		}
-	}
 	return &nodeShutdownInjection{docker: n.Docker, client: n.Client, Node: node, Kill: n.Kill,
-		RevertTimeout: n.RevertTimeout, targets: nodeTargets(node, pods)}, nil
+		RevertTimeout: n.RevertTimeout, targets: targets}, nil
 }
 
 type nodeShutdownInjection struct {
@@ -104,32 +93,11 @@ func (i *nodeShutdownInjection) Verify(ctx context.Context) error {
 // state rather than trusting `docker start`: a stop cancelled half-way may
 // still be finishing in the daemon when the revert begins.
 func (i *nodeShutdownInjection) Revert(ctx context.Context) error {
-	timeout := i.RevertTimeout
-	if timeout <= 0 {
-		timeout = 3 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	since := time.Now()
-	for {
-		err := i.reverted(ctx, since)
-		if err == nil {
-			return nil
-		}
-		if isNotFound(err) {
-			return &TargetGoneError{Target: "node " + i.Node, Err: err}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("node %s not back: %w", i.Node, err)
-		case <-time.After(time.Second):
-		}
-	}
+	return revertUntilBack(ctx, i.client, i.Node, i.RevertTimeout, "node "+i.Node+" not back", i.start)
 }
 
-// reverted starts the container when it is not running and reports
-// whether the node is back.
-func (i *nodeShutdownInjection) reverted(ctx context.Context, since time.Time) error {
+// start starts the container when it is not running.
+func (i *nodeShutdownInjection) start(ctx context.Context) error {
 	running, err := i.docker.Running(ctx, i.Node)
 	if err != nil {
 		return err
@@ -142,7 +110,7 @@ func (i *nodeShutdownInjection) reverted(ctx context.Context, since time.Time) e
 			return fmt.Errorf("container %s not running after start (%v)", i.Node, err)
 		}
 	}
-	return nodeBack(ctx, i.client, i.Node, since)
+	return nil
 }
 
 // nodeBack reports nil when the node's kubelet has renewed its lease since

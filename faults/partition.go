@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -42,19 +41,15 @@ func (p *NetworkPartition) Describe() string {
 	if p.FromWorkers {
 		from = "the control plane and the other workers"
 	}
-	return fmt.Sprintf("cut worker %s off from %s (iptables in the node)", describeNode(p.Node, p.Selector), from)
+	return fmt.Sprintf("cut worker %s off from %s (iptables in the node)", p.target().describe(), from)
+}
+
+func (p *NetworkPartition) target() nodeFaultTarget {
+	return nodeFaultTarget{Docker: p.Docker, Client: p.Client, Node: p.Node, Namespace: p.Namespace, Selector: p.Selector}
 }
 
 // Validate checks parameters before anything is injected.
-func (p *NetworkPartition) Validate() error {
-	if p.Docker == nil || p.Client == nil {
-		return errors.New("network-partition: needs Docker access to kind nodes and a cluster client")
-	}
-	if p.Node == "" && p.Selector == "" {
-		return errors.New("network-partition: name a node or a selector to pick one by")
-	}
-	return nil
-}
+func (p *NetworkPartition) Validate() error { return p.target().validate(p.Kind()) }
 
 func internalIP(n *corev1.Node) string {
 	for _, a := range n.Status.Addresses {
@@ -70,7 +65,7 @@ func (p *NetworkPartition) Plan(ctx context.Context) (Injection, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	node, err := PickWorker(ctx, p.Client, p.Namespace, p.Selector, p.Node)
+	node, targets, err := p.target().pick(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -102,13 +97,7 @@ func (p *NetworkPartition) Plan(ctx context.Context) (Injection, error) {
 	if len(inj.Peers) == 0 {
 		return nil, &NoTargetError{Reason: "no control-plane address to cut " + node + " off from"}
 	}
-	var pods []corev1.Pod
-	if p.Selector != "" {
-		if pods, err = podsOn(ctx, p.Client, p.Namespace, p.Selector, node); err != nil {
-			return nil, err
-		}
-	}
-	inj.targets = nodeTargets(node, pods)
+	inj.targets = targets
 	return inj, nil
 }
 
@@ -209,30 +198,7 @@ func (i *partitionInjection) ours(ctx context.Context) (map[string][]string, int
 // Revert deletes the tagged rules, until none is left, and waits until the
 // Node is Ready again.
 func (i *partitionInjection) Revert(ctx context.Context) error {
-	timeout := i.RevertTimeout
-	if timeout <= 0 {
-		timeout = 3 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	since := time.Now()
-	for {
-		err := i.removeRules(ctx)
-		if err == nil {
-			err = nodeBack(ctx, i.client, i.Node, since)
-		}
-		if err == nil {
-			return nil
-		}
-		if isNotFound(err) {
-			return &TargetGoneError{Target: "node " + i.Node, Err: err}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("partition of %s not undone: %w", i.Node, err)
-		case <-time.After(time.Second):
-		}
-	}
+	return revertUntilBack(ctx, i.client, i.Node, i.RevertTimeout, "partition of "+i.Node+" not undone", i.removeRules)
 }
 
 func (i *partitionInjection) removeRules(ctx context.Context) error {

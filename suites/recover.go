@@ -68,7 +68,7 @@ func Recover(ctx context.Context, o RecoverOptions) (int, error) {
 	errs := []error{listErr}
 	n := 0
 	for _, sc := range list {
-		done, err := recoverScope(ctx, o, sc)
+		done, err := recoverScope(ctx, o, sc, entries)
 		n += done
 		errs = append(errs, err)
 	}
@@ -85,7 +85,9 @@ func Recover(ctx context.Context, o RecoverOptions) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-func recoverScope(ctx context.Context, o RecoverOptions, sc scope) (int, error) {
+// recoverScope reverts the journaled faults of one scope; entries is the
+// journal as Recover read it.
+func recoverScope(ctx context.Context, o RecoverOptions, sc scope, entries []faults.Entry) (int, error) {
 	of := func(e faults.Entry) bool { return scopeOf(e) == sc }
 	var c *clusters.Cluster
 	switch {
@@ -113,10 +115,6 @@ func recoverScope(ctx context.Context, o RecoverOptions, sc scope) (int, error) 
 		}
 		// context names repeat across kubeconfigs: revert only on the API
 		// server the faults went to
-		entries, err := o.Journal.Entries()
-		if err != nil {
-			return 0, err
-		}
 		for _, e := range entries {
 			if of(e) && e.Server != "" && e.Server != c.REST.Host {
 				return 0, fmt.Errorf("%s now reaches %s, but fault %s was injected through %s: nothing reverted, its faults stay journaled (use the kubeconfig it was run with)",
