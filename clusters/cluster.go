@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
-	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
@@ -165,13 +164,15 @@ func failCreate(p *cluster.Provider, o UpOptions, cause error) error {
 }
 
 func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, error) {
-	ns, err := p.ListNodes(o.Name)
+	// one `docker ps` for roles and states: kind's node API costs a docker
+	// call per node and question, and a reuse check runs before every gate
+	ns, err := nodeStates(ctx, o.Name)
 	if err != nil {
 		return nil, err
 	}
 	workers := 0
 	for _, n := range ns {
-		if r, _ := n.Role(); r == "worker" {
+		if n.role == "worker" {
 			workers++
 		}
 	}
@@ -179,13 +180,18 @@ func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, err
 		return nil, fmt.Errorf("it has %d workers, %d were asked for", workers, o.Workers)
 	}
 	// node containers stop when the machine restarts; start them again
-	if err := startStopped(ctx, ns); err != nil {
-		return nil, err
+	for _, n := range ns {
+		if n.running {
+			continue
+		}
+		if _, err := dockerOutput(ctx, "start", n.name); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.ExportKubeConfig(o.Name, o.KubeconfigPath, false); err != nil {
 		return nil, err
 	}
-	c, err := connect(p, o)
+	c, err := connectExported(o)
 	if err != nil {
 		return nil, err
 	}
@@ -196,19 +202,43 @@ func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, err
 	return c, checkReuse(ctx, c, o)
 }
 
-func startStopped(ctx context.Context, ns []nodes.Node) error {
-	for _, n := range ns {
-		state, err := dockerOutput(ctx, "inspect", "--format", "{{.State.Running}}", n.String())
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(state) != "true" {
-			if _, err := dockerOutput(ctx, "start", n.String()); err != nil {
-				return err
-			}
-		}
+type nodeState struct {
+	name, role string
+	running    bool
+}
+
+// nodeStates lists the cluster's node containers with their kind role and
+// whether they run.
+func nodeStates(ctx context.Context, cluster string) ([]nodeState, error) {
+	out, err := dockerOutput(ctx, "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+cluster,
+		"--format", `{{.Names}}	{{.Label "io.x-k8s.kind.role"}}	{{.State}}`)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return parseNodeStates(out), nil
+}
+
+func parseNodeStates(out string) []nodeState {
+	var ns []nodeState
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			continue
+		}
+		ns = append(ns, nodeState{name: f[0], role: f[1], running: f[2] == "running"})
+	}
+	return ns
+}
+
+// connectExported connects through the context kind just exported into
+// the kubeconfig file, instead of asking the node for it again.
+func connectExported(o UpOptions) (*Cluster, error) {
+	c, err := ConnectContext(o.KubeconfigPath, "kind-"+o.Name)
+	if err != nil {
+		return nil, err
+	}
+	c.Name, c.Ports = o.Name, o.Ports
+	return c, nil
 }
 
 // Connect returns a Cluster for an existing kind cluster.

@@ -222,19 +222,25 @@ func (g *gate) setUp(ctx context.Context) error {
 	if len(images) > 0 && c.Name == "" {
 		return &InputError{fmt.Errorf("--context %s is not a kind cluster: images cannot be loaded into its nodes (%s); push them to a registry it pulls from", c.Context, strings.Join(images, ", "))}
 	}
+	var imageIDs map[string]string
 	if len(images) > 0 {
 		fmt.Fprintf(o.Progress, " • loading images into the nodes: %s\n", strings.Join(images, ", "))
-		if err := clusters.LoadImages(ctx, c.Name, images...); err != nil {
+		if imageIDs, err = clusters.LoadImages(ctx, c.Name, images...); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(o.Progress, " • preparing a clean namespace %s\n", o.Namespace)
-	if err := workload.ResetNamespace(ctx, c.Client, o.Namespace, 2*time.Minute); err != nil {
+	kept, err := workload.ResetNamespace(ctx, c.Client, o.Namespace, g.w.DeployDigest(imageIDs), 2*time.Minute)
+	if err != nil {
 		var un *workload.UnmanagedNamespaceError
 		if errors.As(err, &un) {
 			return &InputError{err}
 		}
 		return err
+	}
+	if kept {
+		fmt.Fprintf(o.Progress, " • namespace %s kept: it holds the same workload (manifests and images) as the last run\n", o.Namespace)
+	} else {
+		fmt.Fprintf(o.Progress, " • namespace %s prepared clean\n", o.Namespace)
 	}
 	// the API server validates every object before anything is applied
 	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{DryRun: true, AllowClusterScoped: o.AllowClusterScoped}); err != nil {
@@ -363,7 +369,7 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 	if err := workload.WaitDeploymentComplete(ctx, c.Client, o.Namespace, g.w.Deployment.Name, 3*time.Minute); err != nil {
 		return engine.Env{}, err
 	}
-	if err := workload.WaitServing(ctx, o.Params.Method, g.url, 30, 2*time.Minute); err != nil {
+	if err := workload.WaitServing(ctx, workload.ServingProbe{Method: o.Params.Method, URL: g.url, RequestTimeout: o.Params.Load.Timeout}, 30, 2*time.Minute); err != nil {
 		return engine.Env{}, err
 	}
 	return engine.Env{

@@ -107,5 +107,6 @@ func Expected(s Suite, p Params, w *workload.Workload) (typical, worst time.Dura
 
 // ExpectedScenario estimates one scenario against a workload that heals.
 func ExpectedScenario(sc engine.Scenario) time.Duration {
-	return 20*time.Second + sc.Load.Duration + 5*time.Second
+	// deploy and settle: about 10s once the namespace holds the workload
+	return 10*time.Second + sc.Load.Duration + 5*time.Second
 }

@@ -62,7 +62,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 
 	Expect(workload.BuildSampleImage(ctx, "", workload.SampleImage, "v1", GinkgoWriter)).To(Succeed())
-	Expect(clusters.LoadImages(ctx, c.Name, workload.SampleImage)).To(Succeed())
+	_, err = clusters.LoadImages(ctx, c.Name, workload.SampleImage)
+	Expect(err).NotTo(HaveOccurred())
 	deploySmoke(ctx)
 }, NodeTimeout(20*time.Minute))
 

@@ -249,9 +249,12 @@ var controls = []struct {
 	},
 	{
 		name: "answers that take 700ms", args: []string{"--workload", "bundled:broken-slow", "--label-filter", "scenario:self-healing", "--duration", "15s", "--kills", "1", "--kill-start", "5s"},
-		// availability is not asserted: answers of 700ms on a busy machine
-		// now and then reach the 2s timeout
+		// alone: with three gates on two cores its 70 requests in flight
+		// starve the other gates and it. Availability is not asserted:
+		// answers of 700ms on a busy machine now and then reach the 2s
+		// timeout.
 		failing: []string{"latency-p99"}, passing: []string{"recovery-time", "faults-took-effect", "load-rate"},
+		alone: true,
 	},
 	{
 		name: "an app that ignores SIGTERM", args: join([]string{"--workload", "bundled:broken-ignores-sigterm"}, short),

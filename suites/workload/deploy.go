@@ -2,9 +2,12 @@ package workload
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,29 +40,43 @@ func (e *UnmanagedNamespaceError) Error() string {
 	return fmt.Sprintf("--namespace %s: the namespace exists and was not created by chaosgate (no %s=chaosgate label); chaosgate deletes and recreates its namespace for a clean slate, so choose another one", e.Namespace, ManagedByLabel)
 }
 
+// DigestAnnotation on a namespace chaosgate created holds the digest of the
+// workload (manifests and image IDs) last deployed into it.
+const DigestAnnotation = "chaosgate.dev/workload-digest"
+
 // ResetNamespace gives a run a clean slate: objects an earlier run left (a
 // PDB, an HPA, pods of another version) must not leak into this one. A
-// namespace chaosgate created earlier is deleted and created again; one it
-// did not create is refused. Pods are force-deleted first so that a workload
-// that ignores SIGTERM does not hold the deletion for its grace period.
-func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace string, timeout time.Duration) error {
+// namespace chaosgate created earlier for another workload (digest differs)
+// is deleted and created again; one it did not create is refused. Pods are
+// force-deleted first so that a workload that ignores SIGTERM does not hold
+// the deletion for its grace period.
+//
+// A namespace that already holds the same workload (same digest) is kept:
+// deleting a namespace takes the namespace controller about ten seconds
+// here, and each suite applies the workload again and waits for it to roll
+// out anyway, which is the reset suites already rely on between each other.
+// Only pods that are finished or terminating are removed. It reports
+// whether the namespace was kept.
+func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace, digest string, timeout time.Duration) (kept bool, err error) {
 	if namespace == "kube-system" || namespace == "default" || namespace == "kube-public" || namespace == "kube-node-lease" {
-		return &UnmanagedNamespaceError{Namespace: namespace}
+		return false, &UnmanagedNamespaceError{Namespace: namespace}
 	}
 	ns, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return fmt.Errorf("get namespace %s: %w", namespace, err)
+		return false, fmt.Errorf("get namespace %s: %w", namespace, err)
 	case ns.Labels[ManagedByLabel] != fieldManager:
-		return &UnmanagedNamespaceError{Namespace: namespace}
+		return false, &UnmanagedNamespaceError{Namespace: namespace}
+	case digest != "" && ns.Annotations[DigestAnnotation] == digest && ns.DeletionTimestamp == nil:
+		return true, removeDonePods(ctx, cs, namespace)
 	default:
 		zero := int64(0)
 		if err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete pods in %s: %w", namespace, err)
+			return false, fmt.Errorf("delete pods in %s: %w", namespace, err)
 		}
 		if err := cs.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete namespace %s: %w", namespace, err)
+			return false, fmt.Errorf("delete namespace %s: %w", namespace, err)
 		}
 		err := wait.For(func(ctx context.Context) (bool, error) {
 			_, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
@@ -69,14 +86,53 @@ func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace stri
 			return false, nil
 		}, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
 		if err != nil {
-			return fmt.Errorf("namespace %s still terminating after %s: %w", namespace, timeout, err)
+			return false, fmt.Errorf("namespace %s still terminating after %s: %w", namespace, timeout, err)
 		}
 	}
-	ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: map[string]string{ManagedByLabel: fieldManager}}}
+	ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace,
+		Labels:      map[string]string{ManagedByLabel: fieldManager},
+		Annotations: map[string]string{DigestAnnotation: digest}}}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", namespace, err)
+		return false, fmt.Errorf("create namespace %s: %w", namespace, err)
+	}
+	return false, nil
+}
+
+// removeDonePods force-deletes the pods of a kept namespace that finished or
+// are terminating, so none of them lingers into the run's observations.
+func removeDonePods(ctx context.Context, cs kubernetes.Interface, namespace string) error {
+	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list pods in %s: %w", namespace, err)
+	}
+	zero := int64(0)
+	for _, p := range pods.Items {
+		done := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+		if !done && p.DeletionTimestamp == nil {
+			continue
+		}
+		if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pod %s/%s: %w", namespace, p.Name, err)
+		}
 	}
 	return nil
+}
+
+// DeployDigest identifies what a workload deploys: its objects (Digest)
+// and the IDs of the images loaded for it, since a rebuilt image under the
+// same tag is another workload.
+func (w *Workload) DeployDigest(imageIDs map[string]string) string {
+	h := sha256.New()
+	h.Write([]byte(w.Digest()))
+	names := make([]string, 0, len(imageIDs))
+	for n := range imageIDs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "\n%s=%s", n, imageIDs[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
 // ApplyError is a workload object the API server refused: a schema or

@@ -5,18 +5,32 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
+// ServingProbe says how WaitServing asks: the load's method, URL and
+// per-request timeout (an answer the load would count as a success must
+// count here too, or a slow but healthy target never looks ready).
+type ServingProbe struct {
+	Method, URL    string
+	RequestTimeout time.Duration
+}
+
+// servingBatch is how many probe requests go out at once: a target whose
+// answers take 700ms would otherwise need 20s for a streak of 30.
+const servingBatch = 10
+
 // WaitServing waits until the exposed target answers want requests in a
 // row with success, each on a new connection, the way the load will ask
-// (same method, same URL) and judged the way the load judges (2xx or 3xx).
-// Right after a rollout, kube-proxy may still route some connections to
-// pods that are gone; load started then would blame the workload for the
-// cluster's catching up.
-func WaitServing(ctx context.Context, method, url string, want int, timeout time.Duration) error {
+// (same method, same URL, same timeout) and judged the way the load judges
+// (2xx or 3xx). Right after a rollout, kube-proxy may still route some
+// connections to pods that are gone; load started then would blame the
+// workload for the cluster's catching up. Requests go out in batches; one
+// failure in a batch starts the streak again.
+func WaitServing(ctx context.Context, p ServingProbe, want int, timeout time.Duration) error {
 	client := &http.Client{
-		Timeout:   time.Second,
+		Timeout:   p.RequestTimeout,
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 		// the load does not follow redirects either: a 3xx is an answer
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -26,24 +40,35 @@ func WaitServing(ctx context.Context, method, url string, want int, timeout time
 	streak := 0
 	var last error
 	for {
-		err := serveOnce(ctx, client, method, url)
-		if err == nil {
-			if streak++; streak >= want {
-				return nil
+		n := min(servingBatch, want-streak)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = serveOnce(ctx, client, p.Method, p.URL)
+			}()
+		}
+		wg.Wait()
+		failed := false
+		for _, err := range errs {
+			if err != nil {
+				failed, last = true, err
 			}
-		} else {
-			streak, last = 0, err
 		}
 		pause := 20 * time.Millisecond
-		if err != nil {
-			pause = 200 * time.Millisecond
+		if failed {
+			streak, pause = 0, 200*time.Millisecond
+		} else if streak += n; streak >= want {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if last == nil {
 				last = ctx.Err()
 			}
-			return fmt.Errorf("target %s %s did not answer %d requests in a row with 2xx/3xx within %s (last error: %v)", method, url, want, timeout, last)
+			return fmt.Errorf("target %s %s did not answer %d requests in a row with 2xx/3xx within %s (last error: %v)", p.Method, p.URL, want, timeout, last)
 		case <-time.After(pause):
 		}
 	}
