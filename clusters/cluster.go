@@ -181,10 +181,15 @@ func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, err
 	}
 	// node containers stop when the machine restarts; start them again
 	for _, n := range ns {
-		if n.running {
-			continue
+		var err error
+		switch n.state {
+		case "running":
+		case "paused":
+			_, err = dockerOutput(ctx, "unpause", n.name)
+		default:
+			_, err = dockerOutput(ctx, "start", n.name)
 		}
-		if _, err := dockerOutput(ctx, "start", n.name); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -193,7 +198,11 @@ func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, err
 	}
 	c, err := connectExported(o)
 	if err != nil {
-		return nil, err
+		// another gate may be writing the file right now (kind does not
+		// write it atomically): ask the node instead
+		if c, err = connect(p, o); err != nil {
+			return nil, err
+		}
 	}
 	c.Reused = true
 	if err := WaitHealthy(ctx, c, len(ns), o.Timeout, io.Discard); err != nil {
@@ -203,8 +212,7 @@ func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, err
 }
 
 type nodeState struct {
-	name, role string
-	running    bool
+	name, role, state string
 }
 
 // nodeStates lists the cluster's node containers with their kind role and
@@ -225,7 +233,7 @@ func parseNodeStates(out string) []nodeState {
 		if len(f) != 3 {
 			continue
 		}
-		ns = append(ns, nodeState{name: f[0], role: f[1], running: f[2] == "running"})
+		ns = append(ns, nodeState{name: f[0], role: f[1], state: f[2]})
 	}
 	return ns
 }

@@ -18,9 +18,9 @@ import (
 
 // LoadImages copies local Docker images into every node of the cluster
 // (what `kind load docker-image` does), skipping nodes that already hold
-// the same image ID, and returns the image IDs by name. Nodes are checked
-// and loaded concurrently: each check is a `docker exec`, about a second
-// here, and a run makes one per node.
+// the same image, and returns the image IDs by name. Nodes are checked
+// and loaded concurrently (each check is a `docker exec`, and a run makes
+// one per node); the images are saved once for all of them.
 func LoadImages(ctx context.Context, name string, images ...string) (map[string]string, error) {
 	ids := map[string]string{}
 	if len(images) == 0 {
@@ -37,92 +37,177 @@ func LoadImages(ctx context.Context, name string, images ...string) (map[string]
 		}
 		ids[img] = id
 	}
+	missing := make([][]string, len(ns))
+	each(ns, func(i int, n nodes.Node) error {
+		loaded := loadedImages(ctx, n)
+		for _, img := range images {
+			if l, ok := loaded[normalizeRef(img)]; !ok || l.label != l.stamp(ids[img]) {
+				missing[i] = append(missing[i], img)
+			}
+		}
+		return nil
+	})
+	var all []string
+	for _, m := range missing {
+		all = append(all, m...)
+	}
+	if len(all) == 0 {
+		return ids, nil
+	}
+	archive, err := save(ctx, dedupe(all))
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(archive)
+	err = each(ns, func(i int, n nodes.Node) error {
+		if len(missing[i]) == 0 {
+			return nil
+		}
+		f, err := os.Open(archive)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := nodeutils.LoadImageArchive(n, f); err != nil {
+			return fmt.Errorf("load images into %s: %w", n, err)
+		}
+		stampLoaded(ctx, n, missing[i], ids)
+		return nil
+	})
+	return ids, err
+}
+
+// each runs fn for every node at once and joins the errors.
+func each(ns []nodes.Node, fn func(int, nodes.Node) error) error {
 	errs := make([]error, len(ns))
 	var wg sync.WaitGroup
 	for i, n := range ns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loaded := loadedImageIDs(ctx, n)
-			var missing []string
-			for _, img := range images {
-				if loaded[img] != ids[img] {
-					missing = append(missing, img)
-				}
-			}
-			if len(missing) == 0 {
-				return
-			}
-			if err := loadInto(ctx, n, missing); err != nil {
-				errs[i] = fmt.Errorf("load images into %s: %w", n, err)
-				return
-			}
-			for _, img := range missing {
-				if err := n.CommandContext(ctx, "ctr", "--namespace=k8s.io", "images", "label", img, imageIDLabel+"="+ids[img]).Run(); err != nil {
-					errs[i] = fmt.Errorf("label image %s in %s: %w", img, n, err)
-					return
-				}
-			}
+			errs[i] = fn(i, n)
 		}()
 	}
 	wg.Wait()
-	return ids, errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// save writes the images to a temporary archive and returns its path.
+func save(ctx context.Context, images []string) (string, error) {
+	f, err := os.CreateTemp("", "chaosgate-images-*.tar")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"save"}, images...)...)
+	cmd.Stdout = f
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("docker save: %w: %s", err, stderr.String())
+	}
+	return f.Name(), nil
 }
 
 // imageIDLabel on an image in a node's containerd holds the Docker image ID
-// it was loaded from. The node images here have no crictl, which kind's
-// own check (nodeutils.ImageID) needs, and containerd lists manifest
-// digests, not Docker's image IDs: without the label every run would load
-// every image again (about 6s).
+// it was loaded from and the manifest it became there. The node images here
+// have no crictl, which kind's own check (nodeutils.ImageID) needs, and
+// containerd lists manifest digests, not Docker's image IDs: without the
+// label every run would load every image again (about 6s). The manifest
+// ties the label to the content: an import under the same name (a manual
+// `kind load`) keeps the labels but changes the manifest.
 const imageIDLabel = "chaosgate.dev/image-id"
 
-// loadedImageIDs returns the Docker image IDs of the images loaded into the
-// node, by reference, as their labels record them; nothing when the node
-// cannot tell (the images are loaded again).
-func loadedImageIDs(ctx context.Context, n nodes.Node) map[string]string {
+// loadedImage is one image of `ctr images ls`.
+type loadedImage struct {
+	digest, label string
+}
+
+// stamp is the label value for the Docker image id, at this manifest.
+func (l loadedImage) stamp(id string) string { return id + "@" + l.digest }
+
+// loadedImages lists the images of the node's containerd by (normalized)
+// reference; nothing when the node cannot tell (the images are loaded
+// again).
+func loadedImages(ctx context.Context, n nodes.Node) map[string]loadedImage {
 	var out strings.Builder
 	cmd := n.CommandContext(ctx, "ctr", "--namespace=k8s.io", "images", "ls")
 	cmd.SetStdout(&out)
 	if err := cmd.Run(); err != nil {
 		return nil
 	}
-	return parseImageIDLabels(out.String())
+	return parseImages(out.String())
 }
 
-// parseImageIDLabels reads `ctr images ls`: the reference comes first and
-// the labels last (k=v,k=v), and the size in between holds a space.
-func parseImageIDLabels(listing string) map[string]string {
-	ids := map[string]string{}
-	for _, line := range strings.Split(listing, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || f[0] == "REF" {
+// stampLoaded labels freshly loaded images with their Docker ID and
+// manifest. A label that cannot be set only costs a load next time.
+func stampLoaded(ctx context.Context, n nodes.Node, images []string, ids map[string]string) {
+	loaded := loadedImages(ctx, n)
+	for _, img := range images {
+		ref := normalizeRef(img)
+		l, ok := loaded[ref]
+		if !ok {
 			continue
 		}
-		for _, kv := range strings.Split(f[len(f)-1], ",") {
-			if k, v, ok := strings.Cut(kv, "="); ok && k == imageIDLabel {
-				ids[f[0]] = v
-			}
-		}
+		_ = n.CommandContext(ctx, "ctr", "--namespace=k8s.io", "images", "label", ref, imageIDLabel+"="+l.stamp(ids[img])).Run()
 	}
-	return ids
 }
 
-func loadInto(ctx context.Context, n nodes.Node, images []string) error {
-	f, err := os.CreateTemp("", "chaosgate-images-*.tar")
-	if err != nil {
-		return err
+// parseImages reads `ctr images ls`: reference, type and manifest digest
+// come first, the labels last (k=v,k=v); the size in between holds a
+// space.
+func parseImages(listing string) map[string]loadedImage {
+	out := map[string]loadedImage{}
+	for _, line := range strings.Split(listing, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] == "REF" {
+			continue
+		}
+		l := loadedImage{digest: f[2]}
+		for _, kv := range strings.Split(f[len(f)-1], ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == imageIDLabel {
+				l.label = v
+			}
+		}
+		out[f[0]] = l
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	save := exec.CommandContext(ctx, "docker", append([]string{"save"}, images...)...)
-	save.Stdout = f
-	var stderr strings.Builder
-	save.Stderr = &stderr
-	if err := save.Run(); err != nil {
-		return fmt.Errorf("docker save: %w: %s", err, stderr.String())
+	return out
+}
+
+// normalizeRef spells an image reference the way containerd stores a
+// Docker image it imports: a name without a registry is on docker.io, a
+// single-component one under library/, and no tag means latest
+// (myapp:dev is docker.io/library/myapp:dev there).
+func normalizeRef(ref string) string {
+	name, rest := ref, ""
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		name, rest = ref[:i], ref[i:]
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+	if j := strings.LastIndexByte(name, ':'); j > strings.LastIndexByte(name, '/') {
+		name, rest = name[:j], name[j:]+rest
 	}
-	return nodeutils.LoadImageArchive(n, f)
+	first, _, hasSlash := strings.Cut(name, "/")
+	switch {
+	case !hasSlash:
+		name = "docker.io/library/" + name
+	case !strings.ContainsAny(first, ".:") && first != "localhost":
+		name = "docker.io/" + name
+	}
+	if rest == "" {
+		rest = ":latest"
+	}
+	return name + rest
 }

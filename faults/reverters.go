@@ -22,6 +22,7 @@ func Reverters(d Docker, cs kubernetes.Interface) map[string]Reverter {
 		"drain":             RevertDrain(cs),
 		"rollout":           RevertRollout(cs),
 		"bad-release":       RevertRollout(cs),
+		"config-change":     func(context.Context, Entry) error { return nil },
 	}
 }
 

@@ -143,6 +143,14 @@ func verdictOf(r Report) verdictView {
 	return v
 }
 
+func skippedText(sk []SkippedSuite) string {
+	parts := make([]string, len(sk))
+	for i, s := range sk {
+		parts[i] = s.Name + ": " + s.Reason
+	}
+	return strings.Join(parts, "; ")
+}
+
 func runContext(run Run) []keyValue {
 	kv := []keyValue{
 		{"Command", strings.Join(run.Command, " ")},
@@ -151,6 +159,7 @@ func runContext(run Run) []keyValue {
 		{"Started", formatTime(run.Started)},
 		{"Duration", formatDuration(run.Started, run.Finished)},
 		{"Run ID", run.ID},
+		{"Skipped", skippedText(run.Skipped)},
 	}
 	out := kv[:0]
 	for _, e := range kv {

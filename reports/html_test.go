@@ -464,3 +464,15 @@ func TestHTMLRunningReport(t *testing.T) {
 		}
 	}
 }
+
+func TestHTMLNamesSkippedSuites(t *testing.T) {
+	r := Report{SchemaVersion: SchemaVersion, Run: Run{ID: "r", Status: StatusPassed, Started: t0,
+		Skipped: []SkippedSuite{{Name: "config-rollout", Reason: "the target Deployment web reads no ConfigMap"}}}}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "config-rollout: the target Deployment web reads no ConfigMap") {
+		t.Error("the page does not say which suite was skipped and why")
+	}
+}

@@ -56,6 +56,14 @@ type Run struct {
 	Version           string `json:"version,omitempty"`
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 	WorkloadDigest    string `json:"workloadDigest,omitempty"`
+	// Skipped are the suites the workload gave nothing to test.
+	Skipped []SkippedSuite `json:"skipped,omitempty"`
+}
+
+// SkippedSuite is a suite left out of a run, and why.
+type SkippedSuite struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 // Scenario is one suite's run: load, faults, recovery, checks.

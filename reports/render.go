@@ -30,6 +30,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	if r.Run.Error != "" {
 		fmt.Fprintf(&b, "**Error:** %s\n\n", mdEscape(r.Run.Error))
 	}
+	for _, sk := range r.Run.Skipped {
+		fmt.Fprintf(&b, "Suite `%s` skipped: %s.\n\n", mdEscape(sk.Name), mdEscape(sk.Reason))
+	}
 	b.WriteString("| Scenario | Check | Threshold | Measured | Result |\n|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		for _, c := range s.Checks {

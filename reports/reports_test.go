@@ -120,11 +120,13 @@ func TestJSONRoundTrip(t *testing.T) {
 
 func TestMarkdown(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteMarkdown(&buf, sample()); err != nil {
+	r := sample()
+	r.Run.Skipped = []SkippedSuite{{Name: "config-rollout", Reason: "the target Deployment web reads no ConfigMap"}}
+	if err := WriteMarkdown(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	md := buf.String()
-	for _, want := range []string{"❌ SLO breached", "| self-healing | availability >= 99.5% | >= 99.500% | 99.583% | ✅ |", "| recovery time <= 30s | <= 30.00s | 31.20s | ❌ |", `sample\|app`, "Recovery after each fault: 2.5s, never."} {
+	for _, want := range []string{"❌ SLO breached", "Suite `config-rollout` skipped: the target Deployment web reads no ConfigMap.", "| self-healing | availability >= 99.5% | >= 99.500% | 99.583% | ✅ |", "| recovery time <= 30s | <= 30.00s | 31.20s | ❌ |", `sample\|app`, "Recovery after each fault: 2.5s, never."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

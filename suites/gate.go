@@ -89,6 +89,9 @@ type gate struct {
 	journal faults.Journal
 	// selected are the scenarios the label filter selects
 	selected []engine.Scenario
+	// notApplicable are the suites the workload gives nothing to test;
+	// skipped those of them the label filter selected
+	notApplicable, skipped []reports.SkippedSuite
 
 	// set up in BeforeSuite
 	cluster  *clusters.Cluster
@@ -105,6 +108,8 @@ type gate struct {
 	revertErr error
 	// events streams every fault event to events.jsonl
 	events *reports.JSONLines
+	// digest identifies the deployed workload (manifests, images, version)
+	digest string
 }
 
 func (g *gate) logger() *slog.Logger {
@@ -156,16 +161,30 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	if err != nil {
 		return nil, &InputError{fmt.Errorf("--workload: %w", err)}
 	}
+	o.Params.Config.release = newRelease()
 	// only what the filter selects must be valid: a short --duration for
 	// the pod-kill scenario need not fit the container kills
 	match, _ := types.ParseLabelFilter(filter)
 	var selectedScenarios []engine.Scenario
+	var skipped, notApplicable []reports.SkippedSuite
 	for _, s := range All {
 		selected, any := map[string]bool{}, false
 		scs := s.Scenarios(o.Params, w)
 		for _, sc := range scs {
 			selected[sc.Name] = scenarioSelected(match, s, sc)
 			any = any || selected[sc.Name]
+		}
+		if s.Skip != nil {
+			if reason := s.Skip(o.Params, w); reason != "" {
+				if named(o.Suites, s.Name) {
+					return nil, &InputError{fmt.Errorf("--suites %s: %s", s.Name, reason)}
+				}
+				notApplicable = append(notApplicable, reports.SkippedSuite{Name: s.Name, Reason: reason})
+				if any {
+					skipped = append(skipped, reports.SkippedSuite{Name: s.Name, Reason: reason})
+				}
+				continue
+			}
 		}
 		if !any {
 			continue
@@ -193,7 +212,7 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	if o.JournalDir == "" {
 		o.JournalDir = faults.DefaultJournalDir()
 	}
-	g := &gate{ctx: ctx, o: o, w: w, filter: filter, journal: faults.Journal{Dir: o.JournalDir}, selected: selectedScenarios}
+	g := &gate{ctx: ctx, o: o, w: w, filter: filter, journal: faults.Journal{Dir: o.JournalDir}, selected: selectedScenarios, skipped: skipped, notApplicable: notApplicable}
 	g.injector = &faults.Injector{Journal: g.journal, Cluster: o.Cluster.Name, Logger: g.logger()}
 	return g, nil
 }
@@ -275,7 +294,7 @@ func (g *gate) start() error {
 	g.rep = reports.Report{SchemaVersion: reports.SchemaVersion, Run: reports.Run{
 		ID: runID, Started: time.Now(), Status: reports.StatusRunning, Cluster: g.o.Cluster.Name,
 		Context: "kind-" + g.o.Cluster.Name, Workload: g.w.Source, Target: fmt.Sprintf("%s:%d", g.w.Service.Name, g.w.Port.Port),
-		Command: g.o.Command, Version: Version(), WorkloadDigest: g.w.Digest(),
+		Command: g.o.Command, Version: Version(), WorkloadDigest: g.w.Digest(), Skipped: g.skipped,
 	}}
 	g.save()
 	return nil
@@ -448,7 +467,11 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	if len(specs) == 0 {
-		return Result{}, &InputError{fmt.Errorf("--suites %q / --label-filter %q select no check", o.Suites, o.LabelFilter)}
+		why := ""
+		for _, sk := range g.skipped {
+			why += fmt.Sprintf("; suite %s is skipped: %s", sk.Name, sk.Reason)
+		}
+		return Result{}, &InputError{fmt.Errorf("--suites %q / --label-filter %q select no check%s", o.Suites, o.LabelFilter, why)}
 	}
 	typical, worst := g.budget()
 	if worst > g.o.Timeout {
@@ -464,6 +487,9 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 	fmt.Fprintf(g.o.Progress, "Time budget: about %s on a warm cluster, up to %s when the workload does not heal (bound: --run-timeout %s)\n",
 		typical.Round(time.Second), worst.Round(time.Second), g.o.Timeout)
 	fmt.Fprintf(g.o.Progress, "Running %d check(s) of %s against %s (labels: %s)\n", len(specs), strings.Join(suitesOf(specs), ", "), g.rep.Run.Target, orAll(g.filter))
+	for _, sk := range g.skipped {
+		fmt.Fprintf(g.o.Progress, "Skipping suite %s: %s\n", sk.Name, sk.Reason)
+	}
 	sc, rc := g.configs(false)
 	RunSpecs(ginkgoT{}, "chaosgate resilience gate", sc, rc)
 	// the safety net behind the specs' own cleanup
@@ -479,12 +505,23 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 		g.revertErr = fmt.Errorf("faults left active: %w; run `%s`", revertErr, g.recoverHint())
 		g.mu.Unlock()
 	}
-	return g.finish(), nil
+	res := g.finish()
+	if c := res.Verdict.Code; (c == ExitPassed || c == ExitBreached) && g.cluster != nil && g.digest != "" {
+		// a run that ended cleanly leaves a namespace the next run with the
+		// same workload may keep
+		if err := workload.MarkNamespace(rctx, g.cluster.Client, g.o.Namespace, g.digest); err != nil {
+			g.logger().Warn("the next run will recreate the namespace", "err", err)
+		}
+	}
+	return res, nil
 }
 
 // budget estimates the selected scenarios' run time (warm cluster), and
 // its bound when every workload needs its whole settle budget.
 func (g *gate) budget() (typical, worst time.Duration) {
+	// the run's own setup: cluster checks, images, the namespace (a
+	// recreated one takes the namespace controller about 10s more)
+	typical, worst = runSetup, runSetup+15*time.Second
 	for _, sc := range g.selected {
 		t := ExpectedScenario(sc)
 		typical += t
@@ -492,6 +529,19 @@ func (g *gate) budget() (typical, worst time.Duration) {
 	}
 	return typical, worst
 }
+
+// named reports whether --suites names the suite.
+func named(suiteList, name string) bool {
+	for _, n := range strings.Split(suiteList, ",") {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// runSetup is a run's setup on a warm cluster that holds the workload.
+const runSetup = 10 * time.Second
 
 func orAll(f string) string {
 	if f == "" {

@@ -28,7 +28,13 @@ func List(ctx context.Context, w io.Writer, o Options) error {
 	filter, _ := types.ParseLabelFilter(g.filter)
 	var total time.Duration
 	selected := 0
+	for _, sk := range g.notApplicable {
+		fmt.Fprintf(w, "%s — skipped: %s\n\n", sk.Name, sk.Reason)
+	}
 	for _, s := range All {
+		if g.isSkipped(s.Name) {
+			continue
+		}
 		for _, sc := range s.Scenarios(g.o.Params, g.w) {
 			typical := ExpectedScenario(sc)
 			labels := append([]string{SuiteLabel(s.Name), ScenarioLabel(sc.Name)}, s.Labels...)

@@ -29,6 +29,7 @@ type Params struct {
 	SelfHealing SelfHealingParams
 	Nodes       NodeParams
 	Rollouts    RolloutParams
+	Config      ConfigParams
 }
 
 // SLO holds the thresholds common to the suites.

@@ -83,9 +83,22 @@ func junitView(r types.Report) types.Report {
 }
 
 func (g *gate) registerSuite(s Suite) {
+	if g.isSkipped(s.Name) {
+		return
+	}
 	for _, sc := range s.Scenarios(g.o.Params, g.w) {
 		g.registerScenario(s, sc)
 	}
+}
+
+// isSkipped reports whether the workload gave the suite nothing to test.
+func (g *gate) isSkipped(suite string) bool {
+	for _, sk := range g.notApplicable {
+		if sk.Name == suite {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
@@ -229,7 +242,8 @@ func (g *gate) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	kept, err := workload.ResetNamespace(ctx, c.Client, o.Namespace, g.w.DeployDigest(imageIDs), 2*time.Minute)
+	g.digest = g.w.DeployDigest(Version(), imageIDs)
+	kept, err := workload.ResetNamespace(ctx, c.Client, o.Namespace, g.digest, 2*time.Minute)
 	if err != nil {
 		var un *workload.UnmanagedNamespaceError
 		if errors.As(err, &un) {
@@ -238,7 +252,7 @@ func (g *gate) setUp(ctx context.Context) error {
 		return err
 	}
 	if kept {
-		fmt.Fprintf(o.Progress, " • namespace %s kept: it holds the same workload (manifests and images) as the last run\n", o.Namespace)
+		fmt.Fprintf(o.Progress, " • namespace %s kept: the last run, which ended cleanly, deployed the same workload; its pods start afresh\n", o.Namespace)
 	} else {
 		fmt.Fprintf(o.Progress, " • namespace %s prepared clean\n", o.Namespace)
 	}
@@ -363,11 +377,28 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 	}
 	// what an earlier suite's rollout set (an --update-env) goes, so every
 	// suite starts from the workload as declared
+	// what an earlier config change set in the workload's ConfigMaps goes
+	// first, so the rollout below starts pods that read them as declared
+	_, declared := g.w.ConfigMaps()
+	for name := range declared {
+		if err := faults.ReleaseConfig(ctx, c.Client, o.Namespace, name); err != nil {
+			return engine.Env{}, err
+		}
+	}
 	if err := faults.ReleaseRollout(ctx, c.Client, o.Namespace, g.w.Deployment.Name); err != nil {
 		return engine.Env{}, err
 	}
 	if err := workload.WaitDeploymentComplete(ctx, c.Client, o.Namespace, g.w.Deployment.Name, 3*time.Minute); err != nil {
 		return engine.Env{}, err
+	}
+	// every suite starts from the target spread as the scheduler would
+	// spread it, whatever an earlier suite did to its placement
+	moved, err := workload.Respread(ctx, c.Client, o.Namespace, g.w.Selector(), 2*time.Minute)
+	if err != nil {
+		return engine.Env{}, err
+	}
+	if moved > 0 {
+		fmt.Fprintf(o.Progress, "[%s] moved %d pod(s) that crowded a node after the earlier suites\n", scenario, moved)
 	}
 	if err := workload.WaitServing(ctx, workload.ServingProbe{Method: o.Params.Method, URL: g.url, RequestTimeout: o.Params.Load.Timeout}, 30, 2*time.Minute); err != nil {
 		return engine.Env{}, err

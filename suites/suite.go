@@ -30,6 +30,10 @@ type Suite struct {
 	defaults func(p *Params)
 	// Flags declares the suite's own parameters.
 	Flags func(fs *flag.FlagSet, p *Params)
+	// Skip, when set, says why the workload gives the suite nothing to
+	// test (no ConfigMap to change, say): chosen by name that is an input
+	// error; under "all" the suite is left out, with the reason reported.
+	Skip func(p Params, w *workload.Workload) string
 	// Validate checks the parameters of the selected scenarios against the
 	// workload before anything is touched; errors name the flag at fault.
 	Validate func(p Params, w *workload.Workload, selected func(scenario string) bool) error
@@ -40,7 +44,7 @@ type Suite struct {
 }
 
 // All lists the suites, in the order they run.
-var All = []Suite{selfHealing, rollingUpdate, rollback, drain, nodeUnreachable, nodeFailure}
+var All = []Suite{selfHealing, rollingUpdate, rollback, configRollout, drain, nodeUnreachable, nodeFailure}
 
 // SuiteLabel is the label that selects a suite.
 func SuiteLabel(name string) string { return "suite:" + name }

@@ -22,10 +22,22 @@ func TestRunRejectsBadInput(t *testing.T) {
 	emptyDir := t.TempDir()
 	noService := t.TempDir()
 	writeIn(t, noService, "d.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: x}]}\n")
+	noConfig := t.TempDir()
+	writeIn(t, noConfig, "d.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: x}]}\n")
+	writeIn(t, noConfig, "s.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n")
 	cases := []struct {
 		args []string
 		want string
 	}{
+		{[]string{"--suites", "config-rollout", "--workload", noConfig}, "d.yaml:1) reads no ConfigMap of the workload"},
+		{[]string{"--suites", "config-rollout", "--config-set", "a/b=1"}, "--config-set a/b=1: not a ConfigMap key"},
+		{[]string{"--suites", "config-rollout", "--config-set", "k= v"}, "must not be empty or start or end with a space"},
+		{[]string{"--suites", "config-rollout", "--slo-max-config-served", "5m"}, "--slo-max-config-served 5m0s: must be positive and at most 1m20s"},
+		{[]string{"--suites", "config-rollout", "--config-map", "nope"}, "--config-map nope: not a ConfigMap of the workload (it declares sampleapp-config)"},
+		{[]string{"--suites", "config-rollout", "--config-probe-path", "config"}, "--config-probe-path"},
+		{[]string{"--suites", "config-rollout", "--config-set", "novalue"}, "want NAME=VALUE"},
+		{[]string{"--suites", "config-rollout", "--config-set", "k="}, "the value must not be empty"},
+		{[]string{"--workload", "../../suites/workloads/broken-stale-config", "--suites", "config-rollout"}, "reads 2 ConfigMaps of the workload (sampleapp-config, sampleapp-config-previous): name one with --config-map"},
 		{[]string{"--rate", "0"}, "--rate 0"},
 		{[]string{"--duration", "5s"}, "--duration 5s"},
 		{[]string{"--kill-count", "2", "--kill-percent", "50"}, "set exactly one"},
@@ -103,10 +115,29 @@ func TestRunListNeedsNoCluster(t *testing.T) {
 	for _, want := range []string{"self-healing — self-healing under pod kills", "suite:self-healing, scenario:self-healing, disruptive, fault:pod-kill",
 		"• keeps availability at or above 99.5% [check:availability]", "  keeps p99 latency of successful requests within 500ms [check:latency-p99]",
 		"node-failure — node failure", "• replaces the lost pods elsewhere within the time its tolerations allow [check:replacement-ready]",
-		"drain — drain:", "kubelet-stop —", "network-partition —", "container-kill —", "check(s) selected (• above) by (!check:latency-p99)"} {
+		"drain — drain:", "kubelet-stop —", "network-partition —", "container-kill —", "check(s) selected (• above) by (!check:latency-p99)",
+		"config-rollout — configuration rollout under load", "• serves the changed configuration from every pod within 1m0s of the change [check:config-served]"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--list output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// Under "all", a suite the workload gives nothing to test is skipped, with
+// the reason, rather than failed.
+func TestRunListSkipsWhatTheWorkloadCannotTest(t *testing.T) {
+	dir := t.TempDir()
+	writeIn(t, dir, "d.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: x}]}\n")
+	writeIn(t, dir, "s.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n")
+	code, out, errOut := runChild(t, "run", "--list", "--workload", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "config-rollout — skipped: the target Deployment web (") || !strings.Contains(out, "d.yaml:1) reads no ConfigMap of the workload") {
+		t.Errorf("--list does not say why config-rollout is skipped:\n%s", out)
+	}
+	if strings.Contains(out, "[check:config-served]") {
+		t.Errorf("--list lists the checks of a skipped suite:\n%s", out)
 	}
 }
 

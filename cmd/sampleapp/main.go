@@ -10,6 +10,12 @@
 //	RESPONSE_DELAY (0s), IGNORE_SIGTERM (false), CRASH_IF_FILE (""),
 //	CRASH_AFTER (0s: never)
 //
+// CONFIG_DIR names a directory (a mounted ConfigMap) read once at start,
+// as most apps read their configuration: each file is a setting, and a
+// file named like one of the variables above overrides it. GET /config
+// shows what the app started with, so a suite can tell whether a changed
+// ConfigMap really reached the app.
+//
 // `sampleapp probe URL` fetches URL and exits non-zero unless it answers
 // 2xx; suites exec it inside pods to test pod networking and DNS.
 package main
@@ -22,7 +28,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -35,7 +43,18 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "probe" {
 		os.Exit(probe(os.Args[2:]))
 	}
-	cfg, err := configFromEnv(os.Getenv)
+	files, err := readConfigDir(os.Getenv("CONFIG_DIR"))
+	if err != nil {
+		log.Error("bad configuration", "err", err)
+		os.Exit(2)
+	}
+	cfg, err := configFromEnv(func(k string) string {
+		if v, ok := files[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	})
+	cfg.Files = files
 	if err != nil {
 		log.Error("bad configuration", "err", err)
 		os.Exit(2)
@@ -94,6 +113,35 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	cfg.CrashIfFile = getenv("CRASH_IF_FILE")
 	return cfg, nil
+}
+
+// readConfigDir reads every file of dir (none when dir is empty). A mounted
+// ConfigMap holds its keys as symlinks into a hidden "..data" folder; the
+// hidden entries are skipped.
+func readConfigDir(dir string) (map[string]string, error) {
+	files := map[string]string{}
+	if dir == "" {
+		return files, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("CONFIG_DIR=%q: %w", dir, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("CONFIG_DIR=%q: %w", dir, err)
+		}
+		files[e.Name()] = strings.TrimSpace(string(data))
+	}
+	return files, nil
 }
 
 func probe(args []string) int {

@@ -51,6 +51,8 @@ type config struct {
 	// after it starts serving: a release that passes its readiness probe
 	// and then dies.
 	CrashAfter time.Duration
+	// Files is the configuration directory as read at start (CONFIG_DIR).
+	Files map[string]string
 }
 
 type server struct {
@@ -89,6 +91,7 @@ func (s *server) handler() http.Handler {
 	mux.Handle("GET /work", s.instrument("work", http.HandlerFunc(s.work)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /config", s.config)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	return mux
 }
@@ -132,6 +135,16 @@ func (s *server) root(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(rootResponse{Pod: s.cfg.Pod, Node: s.cfg.Node, Version: s.cfg.Version})
+}
+
+// config shows the configuration files the app started with.
+func (s *server) config(w http.ResponseWriter, _ *http.Request) {
+	files := s.cfg.Files
+	if files == nil {
+		files = map[string]string{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(files)
 }
 
 // work burns CPU for ?ms= milliseconds (default 50), for autoscaling tests.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,5 +209,52 @@ func TestConfigFromEnv(t *testing.T) {
 		}); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: err = %v", k, v, err)
 		}
+	}
+}
+
+func TestConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	// the layout of a mounted ConfigMap: keys are symlinks into ..data
+	data := filepath.Join(dir, "..2026_11_27_00_00_00.000")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"greeting": "hello\n", "RESPONSE_DELAY": "20ms"} {
+		if err := os.WriteFile(filepath.Join(data, k), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(data, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"greeting", "RESPONSE_DELAY"} {
+		if err := os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := readConfigDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files["greeting"] != "hello" || files["RESPONSE_DELAY"] != "20ms" {
+		t.Fatalf("files %v", files)
+	}
+	if _, err := readConfigDir(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "CONFIG_DIR") {
+		t.Errorf("a missing CONFIG_DIR: err = %v", err)
+	}
+	if files, err := readConfigDir(""); err != nil || len(files) != 0 {
+		t.Errorf("no CONFIG_DIR: %v %v", files, err)
+	}
+
+	srv := httptest.NewServer(newServer(config{Files: files}, slog.New(slog.NewTextHandler(io.Discard, nil))).handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got["greeting"] != "hello" {
+		t.Errorf("/config: %v %v", got, err)
 	}
 }

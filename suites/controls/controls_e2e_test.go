@@ -306,6 +306,21 @@ var controls = []struct {
 		failing: []string{"rollout-complete"}, passing: []string{"min-serving"},
 	},
 	{
+		// the sample app reads files named like its environment variables
+		// from its ConfigMap: this configuration makes every new pod crash
+		// 5s after it becomes Ready
+		name:    "a configuration that crashes the app 5s after it becomes Ready, rolled out",
+		args:    []string{"--suites", "config-rollout", "--config-set", "CRASH_AFTER=5s", "--duration", "40s", "--slo-max-config-served", "20s"},
+		failing: []string{"min-serving", "failed-requests"},
+	},
+	{
+		name: "a Deployment that reads a ConfigMap nobody changes any more, rolled out",
+		args: []string{"--workload", "bundled:broken-stale-config", "--suites", "config-rollout", "--config-map", "sampleapp-config", "--slo-max-config-served", "20s"},
+		// failed-requests is not asserted: a few timeouts appear when three
+		// gates share two cores
+		failing: []string{"config-served"}, passing: []string{"rollout-complete", "min-serving"},
+	},
+	{
 		name:    "a bad release allowed to take every replica away, and a rollback expected at once",
 		args:    []string{"--workload", "bundled:broken-max-unavailable", "--suites", "rollback", "--slo-max-restore", "1s"},
 		failing: []string{"availability", "rolled-back"}, passing: []string{"bad-release-detected"}, notJudged: []string{"min-serving"},
@@ -418,6 +433,7 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		Expect(names).To(HaveKey("kubelet-stop"))
 		Expect(names).To(HaveKey("network-partition"))
 		Expect(names).To(HaveKey("node-failure"))
+		Expect(names).To(HaveKey("config-rollout"))
 		Expect(names["self-healing"].Faults).To(HaveLen(5))
 		Expect(names["self-healing"].Recoveries).To(HaveLen(5))
 		data, err := os.ReadFile(filepath.Join(r.dir, "junit.xml"))

@@ -124,3 +124,19 @@ func RolledBackWithin(bound time.Duration) Check {
 		},
 	}
 }
+
+// CheckConfigServed is the id of ConfigServedWithin.
+const CheckConfigServed = "config-served"
+
+// ConfigServedWithin passes when, within bound of the configuration change,
+// every answer of path showed the new values (the change's fault is in
+// effect then): the change reached every pod behind the Service.
+func ConfigServedWithin(bound time.Duration, path string) Check {
+	name := fmt.Sprintf("new configuration served by every answer of %s within %s", path, bound)
+	return Check{
+		ID: CheckConfigServed, Spec: fmt.Sprintf("serves the changed configuration from every pod within %s of the change", bound),
+		Eval: func(o *Observation) reports.Check {
+			return effectWithin(o, CheckConfigServed, name, "config-change", bound)
+		},
+	}
+}

@@ -41,27 +41,31 @@ func (e *UnmanagedNamespaceError) Error() string {
 }
 
 // DigestAnnotation on a namespace chaosgate created holds the digest of the
-// workload (manifests and image IDs) last deployed into it.
+// workload a run deployed into it; it is set only once that run ended
+// cleanly (every fault reverted), and cleared when the next run begins.
 const DigestAnnotation = "chaosgate.dev/workload-digest"
 
 // ResetNamespace gives a run a clean slate: objects an earlier run left (a
 // PDB, an HPA, pods of another version) must not leak into this one. A
-// namespace chaosgate created earlier for another workload (digest differs)
-// is deleted and created again; one it did not create is refused. Pods are
-// force-deleted first so that a workload that ignores SIGTERM does not hold
-// the deletion for its grace period.
+// namespace chaosgate created earlier is deleted and created again; one it
+// did not create is refused. Pods are force-deleted first so that a
+// workload that ignores SIGTERM does not hold the deletion for its grace
+// period.
 //
-// A namespace that already holds the same workload (same digest) is kept:
-// deleting a namespace takes the namespace controller about ten seconds
-// here, and each suite applies the workload again and waits for it to roll
-// out anyway, which is the reset suites already rely on between each other.
-// Only pods that are finished or terminating are removed. It reports
-// whether the namespace was kept.
+// A namespace whose last run ended cleanly with the same workload (same
+// digest) is kept, as deleting a namespace takes the namespace controller
+// about ten seconds here: only its pods are deleted, so that crash-looping
+// pods, their back-off and their placement after a node fault go, and each
+// suite applies the workload again and waits for it to roll out, the reset
+// suites already rely on between each other. The digest is cleared until
+// this run ends cleanly (MarkNamespace). It reports whether the namespace
+// was kept.
 func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace, digest string, timeout time.Duration) (kept bool, err error) {
 	if namespace == "kube-system" || namespace == "default" || namespace == "kube-public" || namespace == "kube-node-lease" {
 		return false, &UnmanagedNamespaceError{Namespace: namespace}
 	}
 	ns, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	zero := int64(0)
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
@@ -69,9 +73,14 @@ func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace, dig
 	case ns.Labels[ManagedByLabel] != fieldManager:
 		return false, &UnmanagedNamespaceError{Namespace: namespace}
 	case digest != "" && ns.Annotations[DigestAnnotation] == digest && ns.DeletionTimestamp == nil:
-		return true, removeDonePods(ctx, cs, namespace)
+		if err := MarkNamespace(ctx, cs, namespace, ""); err != nil {
+			return false, err
+		}
+		if err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
+			return false, fmt.Errorf("delete pods in %s: %w", namespace, err)
+		}
+		return true, nil
 	default:
-		zero := int64(0)
 		if err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return false, fmt.Errorf("delete pods in %s: %w", namespace, err)
 		}
@@ -89,41 +98,34 @@ func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace, dig
 			return false, fmt.Errorf("namespace %s still terminating after %s: %w", namespace, timeout, err)
 		}
 	}
-	ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace,
-		Labels:      map[string]string{ManagedByLabel: fieldManager},
-		Annotations: map[string]string{DigestAnnotation: digest}}}
+	ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: map[string]string{ManagedByLabel: fieldManager}}}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return false, fmt.Errorf("create namespace %s: %w", namespace, err)
 	}
 	return false, nil
 }
 
-// removeDonePods force-deletes the pods of a kept namespace that finished or
-// are terminating, so none of them lingers into the run's observations.
-func removeDonePods(ctx context.Context, cs kubernetes.Interface, namespace string) error {
-	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+// MarkNamespace records the digest of the workload a run deployed into
+// namespace, once that run ended cleanly ("" clears it).
+func MarkNamespace(ctx context.Context, cs kubernetes.Interface, namespace, digest string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{DigestAnnotation: digest}}})
 	if err != nil {
-		return fmt.Errorf("list pods in %s: %w", namespace, err)
+		return err
 	}
-	zero := int64(0)
-	for _, p := range pods.Items {
-		done := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
-		if !done && p.DeletionTimestamp == nil {
-			continue
-		}
-		if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete pod %s/%s: %w", namespace, p.Name, err)
-		}
+	if _, err := cs.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("mark namespace %s: %w", namespace, err)
 	}
 	return nil
 }
 
-// DeployDigest identifies what a workload deploys: its objects (Digest)
-// and the IDs of the images loaded for it, since a rebuilt image under the
-// same tag is another workload.
-func (w *Workload) DeployDigest(imageIDs map[string]string) string {
+// DeployDigest identifies what a run deploys: the workload's objects
+// (Digest), the version of chaosgate deploying them, and the IDs of the
+// images loaded for it, since a rebuilt image under the same tag is another
+// workload.
+func (w *Workload) DeployDigest(version string, imageIDs map[string]string) string {
 	h := sha256.New()
 	h.Write([]byte(w.Digest()))
+	fmt.Fprintf(h, "\nchaosgate %s", version)
 	names := make([]string, 0, len(imageIDs))
 	for n := range imageIDs {
 		names = append(names, n)

@@ -94,3 +94,45 @@ func TestWaitServing(t *testing.T) {
 		})
 	}
 }
+
+func TestServesValues(t *testing.T) {
+	var count atomic.Int64
+	// every third answer comes from a pod that still has the old value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if count.Add(1)%3 == 0 {
+			_, _ = w.Write([]byte(`{"greeting":"hello"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"greeting":"hi","release":"r1"}`))
+	}))
+	defer srv.Close()
+	p := ServingProbe{Method: http.MethodGet, URL: srv.URL + "/config", RequestTimeout: time.Second}
+	err := ServesValues(context.Background(), p, []string{"hi", "r1"}, 9)
+	if err == nil || !strings.Contains(err.Error(), "3 lacked the new values") || !strings.Contains(err.Error(), "lacks \"hi\"") {
+		t.Errorf("ServesValues with a third of old answers = %v", err)
+	}
+	if err := ServesValues(context.Background(), p, []string{"greeting"}, 9); err != nil {
+		t.Errorf("ServesValues of a value every pod serves: %v", err)
+	}
+	down := ServingProbe{Method: http.MethodGet, URL: "http://127.0.0.1:1/config", RequestTimeout: time.Second}
+	if err := ServesValues(context.Background(), down, []string{"x"}, 2); err == nil || !strings.Contains(err.Error(), "2 of 2 answers") {
+		t.Errorf("ServesValues of a target that does not answer = %v", err)
+	}
+}
+
+func TestContainsValue(t *testing.T) {
+	for _, tt := range []struct {
+		body, v string
+		want    bool
+	}{
+		{`{"greeting":"hi"}`, "hi", true},
+		{`{"greeting":"a \u003cb\u003e \u0026 c"}`, "a <b> & c", true},
+		{`{"q":"say \"hi\""}`, `say "hi"`, true},
+		{`{"greeting":"hello"}`, "hi there", false},
+		{`greeting=hi`, "hi", true},
+	} {
+		if got := containsValue(tt.body, tt.v); got != tt.want {
+			t.Errorf("containsValue(%q, %q) = %v, want %v", tt.body, tt.v, got, tt.want)
+		}
+	}
+}

@@ -448,3 +448,59 @@ func (w *Workload) Digest() string {
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// ConfigMaps returns the names of the ConfigMaps the target's pods read
+// (volumes, projected volumes, envFrom, env valueFrom), sorted, and which
+// of them the workload itself declares.
+func (w *Workload) ConfigMaps() (read []string, declared map[string]bool) {
+	seen := map[string]bool{}
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			read = append(read, n)
+		}
+	}
+	spec := w.Deployment.Spec.Template.Spec
+	for _, v := range spec.Volumes {
+		if v.ConfigMap != nil {
+			add(v.ConfigMap.Name)
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.ConfigMap != nil {
+					add(s.ConfigMap.Name)
+				}
+			}
+		}
+	}
+	for _, c := range append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...) {
+		for _, e := range c.EnvFrom {
+			if e.ConfigMapRef != nil {
+				add(e.ConfigMapRef.Name)
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+				add(e.ValueFrom.ConfigMapKeyRef.Name)
+			}
+		}
+	}
+	sort.Strings(read)
+	declared = map[string]bool{}
+	for _, o := range w.Objects {
+		if o.GetKind() == "ConfigMap" && o.GroupVersionKind().Group == "" {
+			declared[o.GetName()] = true
+		}
+	}
+	return read, declared
+}
+
+// DeploymentPos is the file position of the target Deployment's manifest.
+func (w *Workload) DeploymentPos() string {
+	for _, o := range w.Objects {
+		if o.GetKind() == "Deployment" && o.GetName() == w.Deployment.Name {
+			return o.Pos
+		}
+	}
+	return w.Source
+}
