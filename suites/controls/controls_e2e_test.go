@@ -171,6 +171,32 @@ func flipCrashSwitch(namespace string) func(context.Context, *os.Process) {
 
 // deleteNamespaces deletes the namespaces whose names start with prefix
 // and waits until they are gone.
+// removeFakeNode deletes a Node added for a test and the DaemonSet pods
+// scheduled to it, and waits until the pod network's DaemonSet counts only
+// the real nodes again: the DaemonSet controller does not recompute its
+// status when a node goes, only when one of its pods does, and a gate
+// started before that would wait for a pod network on a node that is gone.
+func removeFakeNode(ctx context.Context, c *clusters.Cluster, name string) {
+	err := c.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		Expect(err).NotTo(HaveOccurred())
+	}
+	zero := int64(0)
+	pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
+	Expect(err).NotTo(HaveOccurred())
+	for _, p := range pods.Items {
+		_ = c.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	}
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(func(g Gomega) {
+		ds, err := c.Client.AppsV1().DaemonSets("kube-system").Get(ctx, "podnet", metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(ds.Status.DesiredNumberScheduled).To(BeNumerically("==", len(nodes.Items)))
+		g.Expect(ds.Status.NumberReady).To(Equal(ds.Status.DesiredNumberScheduled))
+	}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+}
+
 func deleteNamespaces(ctx context.Context, prefix string) {
 	c, err := clusters.Connect(clusters.DefaultName, "")
 	Expect(err).NotTo(HaveOccurred())
@@ -223,7 +249,12 @@ func join(parts ...[]string) []string {
 // still pass.
 // Controls that only touch their own pods run three at a time, each in a
 // namespace of its own; the others (drains and node faults touch every
-// pod on a node, 9,000 req/s takes the whole machine) run alone.
+// pod on a node, 9,000 req/s takes the whole machine) run alone. Among the
+// three at a time, min-serving is never asserted to pass: a readiness
+// probe with a 1s timeout fails now and then when three gates share two
+// cores, and one pod unready for a second is below the strategy's minimum
+// (the healthy run shows it passing, the alone controls and Recreate that
+// it is judged only where the strategy promises something).
 var controls = []struct {
 	name    string
 	args    []string
@@ -293,7 +324,7 @@ var controls = []struct {
 	},
 	{
 		name: "no graceful shutdown, rolled out", args: []string{"--workload", "bundled:broken-no-graceful", "--suites", "rolling-update"},
-		failing: []string{"failed-requests"}, passing: []string{"rollout-complete", "min-serving"},
+		failing: []string{"failed-requests"}, passing: []string{"rollout-complete"},
 	},
 	{
 		name: "no readiness probe and a slow start, rolled out", args: []string{"--workload", "bundled:broken-no-readiness", "--suites", "rolling-update"},
@@ -303,7 +334,7 @@ var controls = []struct {
 		name: "a rollout slower than its progress deadline", args: []string{"--workload", "bundled:broken-slow-rollout", "--suites", "rolling-update", "--duration", "90s"},
 		// failed-requests is not asserted: a few timeouts appear when three
 		// gates share two cores
-		failing: []string{"rollout-complete"}, passing: []string{"min-serving"},
+		failing: []string{"rollout-complete"},
 	},
 	{
 		// the sample app reads files named like its environment variables
@@ -318,7 +349,7 @@ var controls = []struct {
 		args: []string{"--workload", "bundled:broken-stale-config", "--suites", "config-rollout", "--config-map", "sampleapp-config", "--slo-max-config-served", "20s"},
 		// failed-requests is not asserted: a few timeouts appear when three
 		// gates share two cores
-		failing: []string{"config-served"}, passing: []string{"rollout-complete", "min-serving"},
+		failing: []string{"config-served"}, passing: []string{"rollout-complete"},
 	},
 	{
 		name:    "a bad release allowed to take every replica away, and a rollback expected at once",
@@ -328,7 +359,7 @@ var controls = []struct {
 	{
 		name: "a release the gate expects to fail that becomes Ready", args: []string{"--suites", "rollback", "--bad-image", "chaosgate.local/sampleapp:v1"},
 		// availability is not asserted, for the same reason
-		failing: []string{"bad-release-detected", "rolled-back"}, passing: []string{"min-serving"},
+		failing: []string{"bad-release-detected", "rolled-back"},
 	},
 	{
 		name: "replicas a required affinity keeps on one node, drained", args: []string{"--workload", "bundled:broken-colocated", "--label-filter", "scenario:drain"},
@@ -544,9 +575,9 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		fake := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "chaosgate-e2e-cloud-node"}, Spec: corev1.NodeSpec{ProviderID: "aws:///eu-west-1a/i-0e2e"}}
 		_, err = c.Client.CoreV1().Nodes().Create(ctx, fake, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func(ctx context.Context) {
-			_ = c.Client.CoreV1().Nodes().Delete(ctx, fake.Name, metav1.DeleteOptions{})
-		})
+		DeferCleanup(func(ctx SpecContext) {
+			removeFakeNode(ctx, c, fake.Name)
+		}, NodeTimeout(3*time.Minute))
 
 		r := runGate(ctx, nil, "--context", "kind-chaosgate", "--label-filter", "scenario:self-healing")
 		Expect(r.code).To(Equal(2), r.output)
