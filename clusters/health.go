@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,7 +80,10 @@ func WaitHealthy(ctx context.Context, c *Cluster, want int, timeout time.Duratio
 }
 
 // cniReady is true when the CNI DaemonSet (podnet, or kindnet on
-// kindest/node) is ready on every node.
+// kindest/node) has a Ready pod on every node. It reads the pods, not the
+// DaemonSet's status: the DaemonSet controller does not recompute that
+// when a node is deleted, only when one of its own objects changes, and
+// kept counting a deleted node for minutes here.
 func cniReady(ctx context.Context, cs kubernetes.Interface) (bool, error) {
 	for _, name := range []string{"podnet", "kindnet"} {
 		ds, err := cs.AppsV1().DaemonSets("kube-system").Get(ctx, name, metav1.GetOptions{})
@@ -91,15 +93,42 @@ func cniReady(ctx context.Context, cs kubernetes.Interface) (bool, error) {
 		if err != nil {
 			return false, nil
 		}
-		return daemonSetReady(ds), nil
+		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+		if err != nil {
+			return false, fmt.Errorf("DaemonSet %s selector: %w", name, err)
+		}
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		pods, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return false, nil
+		}
+		return podOnEveryNode(nodes.Items, pods.Items), nil
 	}
 	return false, nil
 }
 
-func daemonSetReady(ds *appsv1.DaemonSet) bool {
-	s := ds.Status
-	return s.ObservedGeneration >= ds.Generation && s.DesiredNumberScheduled > 0 &&
-		s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled
+// podOnEveryNode reports whether every node runs a Ready pod of pods.
+func podOnEveryNode(nodes []corev1.Node, pods []corev1.Pod) bool {
+	ready := map[string]bool{}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready[p.Spec.NodeName] = true
+			}
+		}
+	}
+	for _, n := range nodes {
+		if !ready[n.Name] {
+			return false
+		}
+	}
+	return len(nodes) > 0
 }
 
 // NodeMetricsCount returns how many nodes the metrics API has metrics for.

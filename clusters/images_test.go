@@ -3,6 +3,9 @@ package clusters
 import (
 	"reflect"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestParseImages(t *testing.T) {
@@ -65,5 +68,34 @@ func TestParseNodeStates(t *testing.T) {
 	}
 	if got := parseNodeStates(""); len(got) != 0 {
 		t.Errorf("no containers gave %+v", got)
+	}
+}
+
+func TestPodOnEveryNode(t *testing.T) {
+	node := func(n string) corev1.Node { return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}} }
+	pod := func(n string, ready bool) corev1.Pod {
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		return corev1.Pod{Spec: corev1.PodSpec{NodeName: n}, Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}}}
+	}
+	nodes := []corev1.Node{node("a"), node("b")}
+	for _, tt := range []struct {
+		name  string
+		nodes []corev1.Node
+		pods  []corev1.Pod
+		want  bool
+	}{
+		{"every node", nodes, []corev1.Pod{pod("a", true), pod("b", true)}, true},
+		{"one not Ready", nodes, []corev1.Pod{pod("a", true), pod("b", false)}, false},
+		{"one missing", nodes, []corev1.Pod{pod("a", true)}, false},
+		// a pod left on a deleted node does not count, nor block
+		{"a pod of a node that is gone", nodes, []corev1.Pod{pod("a", true), pod("b", true), pod("gone", false)}, true},
+		{"no node", nil, nil, false},
+	} {
+		if got := podOnEveryNode(tt.nodes, tt.pods); got != tt.want {
+			t.Errorf("%s: podOnEveryNode = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -172,28 +172,22 @@ func flipCrashSwitch(namespace string) func(context.Context, *os.Process) {
 // deleteNamespaces deletes the namespaces whose names start with prefix
 // and waits until they are gone.
 // removeFakeNode deletes a Node added for a test and the DaemonSet pods
-// scheduled to it, and waits until the pod network's DaemonSet counts only
-// the real nodes again: the DaemonSet controller does not recompute its
-// status when a node goes, only when one of its pods does, and a gate
-// started before that would wait for a pod network on a node that is gone.
+// scheduled to it, and waits until both are gone.
 func removeFakeNode(ctx context.Context, c *clusters.Cluster, name string) {
 	err := c.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		Expect(err).NotTo(HaveOccurred())
 	}
 	zero := int64(0)
-	pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
-	Expect(err).NotTo(HaveOccurred())
-	for _, p := range pods.Items {
-		_ = c.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-	}
-	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	Expect(err).NotTo(HaveOccurred())
 	Eventually(func(g Gomega) {
-		ds, err := c.Client.AppsV1().DaemonSets("kube-system").Get(ctx, "podnet", metav1.GetOptions{})
+		_, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "node %s still there: %v", name, err)
+		pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(ds.Status.DesiredNumberScheduled).To(BeNumerically("==", len(nodes.Items)))
-		g.Expect(ds.Status.NumberReady).To(Equal(ds.Status.DesiredNumberScheduled))
+		for _, p := range pods.Items {
+			_ = c.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		}
+		g.Expect(pods.Items).To(BeEmpty())
 	}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
 }
 
