@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 
@@ -54,7 +55,7 @@ func LoadImages(ctx context.Context, name string, images ...string) (map[string]
 	if len(all) == 0 {
 		return ids, nil
 	}
-	archive, err := save(ctx, dedupe(all))
+	archive, err := save(ctx, slices.Compact(slices.Sorted(slices.Values(all))))
 	if err != nil {
 		return nil, err
 	}
@@ -90,18 +91,6 @@ func each(ns []nodes.Node, fn func(int, nodes.Node) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-func dedupe(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // save writes the images to a temporary archive and returns its path.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -141,21 +143,12 @@ func validateConfig(p Params, w *workload.Workload) error {
 	}
 	read, declared := w.ConfigMaps()
 	if !declared[cp.configMap] {
-		return fmt.Errorf("--config-map %s: not a ConfigMap of the workload (it declares %s)", cp.configMap, orNone(keysOf(declared)))
+		return fmt.Errorf("--config-map %s: not a ConfigMap of the workload (it declares %s)", cp.configMap, orNone(slices.Sorted(maps.Keys(declared))))
 	}
-	if !contains(read, cp.configMap) {
+	if !slices.Contains(read, cp.configMap) {
 		return fmt.Errorf("--config-map %s: the target Deployment %s (%s) does not read it (it reads %s)", cp.configMap, w.Deployment.Name, w.DeploymentPos(), orNone(read))
 	}
 	return validateRolloutStart(p)
-}
-
-func keysOf(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func orNone(s []string) string {
@@ -163,15 +156,6 @@ func orNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // afterSignal is a fault whose planning waits until another step signals

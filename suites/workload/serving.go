@@ -36,12 +36,7 @@ const minStreak = time.Second
 // minStreak, so that a fast target is asked over a span in which kube-proxy
 // could still be catching up, not in one burst.
 func WaitServing(ctx context.Context, p ServingProbe, want int, timeout time.Duration) error {
-	client := &http.Client{
-		Timeout:   p.RequestTimeout,
-		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-		// the load does not follow redirects either: a 3xx is an answer
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	client := p.client()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	streak := 0
@@ -52,16 +47,7 @@ func WaitServing(ctx context.Context, p ServingProbe, want int, timeout time.Dur
 			since = time.Now()
 		}
 		n := min(servingBatch, max(want-streak, 1))
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = serveOnce(ctx, client, p.Method, p.URL)
-			}()
-		}
-		wg.Wait()
+		_, errs := p.fetchAll(ctx, client, n)
 		failed := false
 		for _, err := range errs {
 			if err != nil {
@@ -85,9 +71,29 @@ func WaitServing(ctx context.Context, p ServingProbe, want int, timeout time.Dur
 	}
 }
 
-func serveOnce(ctx context.Context, client *http.Client, method, url string) error {
-	_, err := fetch(ctx, client, method, url)
-	return err
+// client asks as the load does: a new connection per request, no proxy,
+// the load's timeout, and no redirect followed (a 3xx is an answer).
+func (p ServingProbe) client() *http.Client {
+	return &http.Client{
+		Timeout:       p.RequestTimeout,
+		Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// fetchAll asks n times at once and returns each answer's body or error.
+func (p ServingProbe) fetchAll(ctx context.Context, client *http.Client, n int) ([]string, []error) {
+	bodies, errs := make([]string, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bodies[i], errs[i] = fetch(ctx, client, p.Method, p.URL)
+		}()
+	}
+	wg.Wait()
+	return bodies, errs
 }
 
 // fetch asks once and returns the answer's body (its first 64 KiB).
@@ -116,22 +122,7 @@ func fetch(ctx context.Context, client *http.Client, method, url string) (string
 // succeeded and its body contains every value: the pods behind the Service
 // all serve them.
 func ServesValues(ctx context.Context, p ServingProbe, values []string, n int) error {
-	client := &http.Client{
-		Timeout:       p.RequestTimeout,
-		Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	bodies := make([]string, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bodies[i], errs[i] = fetch(ctx, client, p.Method, p.URL)
-		}()
-	}
-	wg.Wait()
+	bodies, errs := p.fetchAll(ctx, p.client(), n)
 	lacking, failed := 0, 0
 	var example string
 	for i := range n {

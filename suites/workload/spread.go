@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/klient/wait"
+
+	"github.com/chaosgate/chaosgate/clusters"
 )
 
 // Respread deletes the target's pods that crowd a node beyond an even
@@ -77,7 +79,7 @@ func Respread(ctx context.Context, cs kubernetes.Interface, namespace, selector 
 func crowding(nodes []corev1.Node, pods []corev1.Pod) []corev1.Pod {
 	eligible := map[string]bool{}
 	for _, n := range nodes {
-		if n.Spec.Unschedulable || !nodeReady(&n) {
+		if n.Spec.Unschedulable || !clusters.NodeReady(&n) {
 			continue
 		}
 		tainted := false
@@ -118,24 +120,7 @@ func crowding(nodes []corev1.Node, pods []corev1.Pod) []corev1.Pod {
 	return out
 }
 
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // podServes: running, Ready, not terminating.
 func podServes(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && PodReady(p)
 }
