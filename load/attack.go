@@ -13,6 +13,7 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // MaxDuration bounds every load run: no loop here runs unbounded.
@@ -42,6 +43,11 @@ type Options struct {
 	// SpreadSources opens connections from the addresses of SpreadNetwork
 	// instead of one source address (IPv4 loopback targets only).
 	SpreadSources bool
+	// InCluster is set by the load agent, which runs in a pod: the target
+	// must then be a Kubernetes Service's DNS name (NAME.NAMESPACE.svc or
+	// NAME.NAMESPACE.svc.DOMAIN), so the traffic stays inside the cluster.
+	// Otherwise the target must be this machine.
+	InCluster bool
 }
 
 // MaxInFlight bounds the requests a run may have in flight at once:
@@ -80,7 +86,10 @@ func (o Options) Validate() error {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("target %q: scheme must be http or https", o.Target)
 	}
-	if !IsLoopback(u.Hostname()) {
+	switch {
+	case o.InCluster && !IsServiceName(u.Hostname()):
+		return fmt.Errorf("target %q: host must be a Service's DNS name, NAME.NAMESPACE.svc[.DOMAIN] (load from a pod only goes to the cluster's Services)", o.Target)
+	case !o.InCluster && !IsLoopback(u.Hostname()):
 		return fmt.Errorf("target %q: host must be 127.0.0.1, ::1 or localhost (load only goes to this machine)", o.Target)
 	}
 	if o.Rate < 1 || o.Rate > 100_000 {
@@ -111,6 +120,21 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// IsServiceName reports whether host is a Kubernetes Service's DNS name:
+// NAME.NAMESPACE.svc, optionally followed by the cluster domain.
+func IsServiceName(host string) bool {
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if len(labels) < 3 || labels[2] != "svc" {
+		return false
+	}
+	for _, l := range labels {
+		if len(validation.IsDNS1123Label(l)) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Pacer returns the vegeta pacer for the options.

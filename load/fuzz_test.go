@@ -7,7 +7,7 @@ import (
 )
 
 // FuzzAppendLine: every recorded line is one valid JSON object that keeps
-// the error message, whatever bytes it holds.
+// the error message, whatever bytes it holds, and ParseResult reads it back.
 func FuzzAppendLine(f *testing.F) {
 	f.Add(uint64(1), int64(1500), uint16(200), "")
 	f.Add(uint64(2), int64(-5), uint16(0), "dial tcp 127.0.0.1:30080: connect: connection refused")
@@ -30,6 +30,16 @@ func FuzzAppendLine(f *testing.F) {
 		}
 		if msg != "" && got.Error == "" {
 			t.Fatal("error message lost")
+		}
+		// what a load agent streams is read back exactly (latency in whole
+		// microseconds, never negative)
+		back, err := ParseResult(line)
+		if err != nil {
+			t.Fatalf("parse %q: %v", line, err)
+		}
+		wantLat := max(time.Duration(latUS)*time.Microsecond, 0).Truncate(time.Microsecond)
+		if back.Seq != seq || back.Code != code || !back.Start.Equal(t0) || back.Latency != wantLat || (msg != "") != (back.Error != "") {
+			t.Fatalf("round trip %+v from %q", back, line)
 		}
 	})
 }

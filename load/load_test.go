@@ -217,10 +217,21 @@ func TestValidate(t *testing.T) {
 		"host must be ": {Target: "http://example.com/", Rate: 1, Duration: time.Second},
 		"in flight":     {Target: "http://127.0.0.1/", Rate: 20000, Duration: time.Second, Timeout: 30 * time.Second},
 		"method":        {Target: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Method: "BREW"},
+		// a pod's load goes to a Service name only, never to an address
+		"Service's DNS name":   {Target: "http://127.0.0.1/", Rate: 1, Duration: time.Second, InCluster: true},
+		"Service's DNS name ":  {Target: "http://10.96.0.10/", Rate: 1, Duration: time.Second, InCluster: true},
+		" Service's DNS name":  {Target: "http://example.com/", Rate: 1, Duration: time.Second, InCluster: true},
+		"Service's DNS name  ": {Target: "http://web.default.cluster.local/", Rate: 1, Duration: time.Second, InCluster: true},
+		"host must be   ":      {Target: "http://web.default.svc/", Rate: 1, Duration: time.Second},
 	}
 	for want, o := range bad {
 		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(want)) {
 			t.Errorf("%+v: err = %v, want %q", o, err, want)
+		}
+	}
+	for _, host := range []string{"web.default.svc", "web.default.svc.cluster.local", "web.ns-1.svc.cluster.local."} {
+		if err := (Options{Target: "http://" + host + ":8080/x", Rate: 1, Duration: time.Second, InCluster: true}).Validate(); err != nil {
+			t.Errorf("%s: %v", host, err)
 		}
 	}
 	if r := (Options{Rate: 10, RampTo: 30}).TargetRate(); r != 20 {

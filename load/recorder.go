@@ -3,6 +3,8 @@ package load
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -115,4 +117,31 @@ func (r *Recorder) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
+}
+
+// resultLine is the JSON form of a results line (see appendLine).
+type resultLine struct {
+	Seq       *uint64 `json:"seq"`
+	Start     string  `json:"start"`
+	LatencyUS int64   `json:"latency_us"`
+	Code      uint16  `json:"code"`
+	Error     string  `json:"error"`
+}
+
+// ParseResult reads one line written by a Recorder back into a Result.
+func ParseResult(line []byte) (Result, error) {
+	var l resultLine
+	if err := json.Unmarshal(line, &l); err != nil {
+		return Result{}, fmt.Errorf("results line: %w", err)
+	}
+	if l.Seq == nil {
+		return Result{}, errors.New("results line: no seq")
+	}
+	start, err := time.Parse(time.RFC3339Nano, l.Start)
+	if err != nil {
+		return Result{}, fmt.Errorf("results line: start: %w", err)
+	}
+	// a clock step can make a latency negative; the timeline counts it as 0
+	l.LatencyUS = max(l.LatencyUS, 0)
+	return Result{Seq: *l.Seq, Start: start, Latency: time.Duration(l.LatencyUS) * time.Microsecond, Code: l.Code, Error: l.Error}, nil
 }

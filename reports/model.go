@@ -102,6 +102,9 @@ type Load struct {
 	TimeoutSeconds  float64 `json:"timeoutSeconds"`
 	KeepAlive       bool    `json:"keepAlive"`
 	Method          string  `json:"method,omitempty"`
+	// Agents is how many pods in the cluster sent the load (0: this
+	// machine did).
+	Agents int `json:"agents,omitempty"`
 }
 
 // Timeline summarizes what the load saw.

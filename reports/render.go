@@ -55,6 +55,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		fmt.Fprintf(&b, "\n**%s**: %d requests at %.0f/s (target %.0f/s), %d failed, availability %.3f%%, p50 %.1fms, p99 %.1fms, longest failure %.2fs; %d fault(s), %d failed interval(s).\n",
 			mdEscape(s.Name), t.Total, t.AchievedRate, t.TargetRate, t.Failed, t.Availability*100, t.LatencyMS.P50, t.LatencyMS.P99,
 			t.LongestFailure.DurationSeconds, len(s.Faults), len(t.FailedIntervals))
+		if s.Load.Agents > 0 {
+			fmt.Fprintf(&b, "Load sent from %d agent pod(s) inside the cluster to `%s`.\n", s.Load.Agents, mdEscape(s.Load.Target))
+		}
 		if len(s.Recoveries) > 0 {
 			var parts []string
 			for _, rc := range s.Recoveries {

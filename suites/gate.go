@@ -18,6 +18,8 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/clusters/nodeimage"
 	"github.com/chaosgate/chaosgate/faults"
@@ -56,9 +58,16 @@ type Options struct {
 	// applied (cluster-wide).
 	AllowClusterScoped bool
 	JournalDir         string
-	// SourceDir is the chaosgate source, for building the sample image.
+	// SourceDir is the chaosgate source, for building the sample and the
+	// load agent images.
 	SourceDir string
-	Params    Params
+	// AgentImage is the load agent's image (cmd/loadagent) for scenarios
+	// whose load comes from inside the cluster; default: built from source
+	// and loaded into the kind nodes.
+	AgentImage string
+	// AgentCPULimit caps each load agent's CPU (empty: no cap).
+	AgentCPULimit string
+	Params        Params
 	// Timeout bounds the whole suite run; default 2h.
 	Timeout  time.Duration
 	Verbose  bool
@@ -97,9 +106,12 @@ type gate struct {
 	cluster  *clusters.Cluster
 	injector *faults.Injector
 	// docker reaches the nodes; nil when the cluster is not a kind cluster
-	docker   faults.Docker
-	url      string
-	inputErr *InputError
+	docker faults.Docker
+	url    string
+	// agentImage is the load agents' image, when a selected scenario
+	// sends load from inside the cluster
+	agentImage string
+	inputErr   *InputError
 
 	mu          sync.Mutex
 	rep         reports.Report
@@ -137,6 +149,11 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	}
 	if err := o.Cluster.Config.WithDefaults().Validate(); err != nil {
 		return nil, &InputError{err}
+	}
+	if o.AgentCPULimit != "" {
+		if q, err := resource.ParseQuantity(o.AgentCPULimit); err != nil || q.Sign() <= 0 {
+			return nil, &InputError{fmt.Errorf("--agent-cpu-limit %q: want a positive CPU quantity such as 500m or 1", o.AgentCPULimit)}
+		}
 	}
 	for _, img := range o.LoadImages {
 		if strings.TrimSpace(img) == "" || strings.ContainsAny(img, " \t") {

@@ -30,6 +30,7 @@ type Params struct {
 	Nodes       NodeParams
 	Rollouts    RolloutParams
 	Config      ConfigParams
+	Discovery   DiscoveryParams
 }
 
 // SLO holds the thresholds common to the suites.

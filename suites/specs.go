@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -232,6 +234,20 @@ func (g *gate) setUp(ctx context.Context) error {
 		}
 		images = append(images, workload.SampleImage)
 	}
+	if g.needsAgents() {
+		switch {
+		case o.AgentImage != "":
+			g.agentImage = o.AgentImage
+		case c.Name == "":
+			return &InputError{fmt.Errorf("--context %s is not a kind cluster: the load agent's image cannot be loaded into its nodes; give --agent-image, an image of cmd/loadagent its nodes can pull", c.Context)}
+		default:
+			if err := workload.BuildCommandImage(ctx, o.SourceDir, "loadagent", AgentImage, "v1", o.Progress); err != nil {
+				return fmt.Errorf("load agent image: %w", err)
+			}
+			images = append(images, AgentImage)
+			g.agentImage = AgentImage
+		}
+	}
 	if len(images) > 0 && c.Name == "" {
 		return &InputError{fmt.Errorf("--context %s is not a kind cluster: images cannot be loaded into its nodes (%s); push them to a registry it pulls from", c.Context, strings.Join(images, ", "))}
 	}
@@ -242,7 +258,11 @@ func (g *gate) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	g.digest = g.w.DeployDigest(Version(), imageIDs)
+	// the agents are not part of the workload: a run with them keeps the
+	// namespace of a run without
+	workloadIDs := maps.Clone(imageIDs)
+	delete(workloadIDs, AgentImage)
+	g.digest = g.w.DeployDigest(Version(), workloadIDs)
 	kept, err := workload.ResetNamespace(ctx, c.Client, o.Namespace, g.digest, 2*time.Minute)
 	if err != nil {
 		var un *workload.UnmanagedNamespaceError
@@ -348,6 +368,15 @@ func (g *gate) connect(ctx context.Context) (*clusters.Cluster, error) {
 	return c, nil
 }
 
+// AgentImage is the load agent's image the gate builds for a kind cluster.
+const AgentImage = "chaosgate.local/loadagent:v1"
+
+// needsAgents reports whether a selected scenario sends load from inside
+// the cluster.
+func (g *gate) needsAgents() bool {
+	return slices.ContainsFunc(g.selected, func(sc engine.Scenario) bool { return sc.Load.Agents > 0 })
+}
+
 // refuseNodeFaults refuses, on a cluster whose nodes Docker cannot reach,
 // every selected scenario that needs it.
 func (g *gate) refuseNodeFaults() error {
@@ -406,7 +435,9 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 	return engine.Env{
 		REST: c.REST, Client: c.Client, Docker: g.docker, Injector: g.injector, ReportDir: o.ReportDir, Progress: o.Progress, Logger: g.logger(),
 		Target: engine.Target{Namespace: o.Namespace, Deployment: g.w.Deployment.Name, Selector: g.w.Selector(),
-			Service: workload.ExposedServiceName, URL: g.url, Method: o.Params.Method},
+			Service: workload.ExposedServiceName, URL: g.url, Method: o.Params.Method,
+			ServiceURL: fmt.Sprintf("http://%s.%s.svc:%d%s", g.w.Service.Name, o.Namespace, g.w.Port.Port, o.Params.Path)},
+		AgentImage: g.agentImage, AgentCPULimit: o.AgentCPULimit,
 		Live: AttachProgressReporter,
 	}, nil
 }

@@ -44,7 +44,7 @@ type Suite struct {
 }
 
 // All lists the suites, in the order they run.
-var All = []Suite{selfHealing, rollingUpdate, rollback, configRollout, drain, nodeUnreachable, nodeFailure}
+var All = []Suite{selfHealing, rollingUpdate, rollback, configRollout, serviceDiscovery, drain, nodeUnreachable, nodeFailure}
 
 // SuiteLabel is the label that selects a suite.
 func SuiteLabel(name string) string { return "suite:" + name }
@@ -111,6 +111,11 @@ func Expected(s Suite, p Params, w *workload.Workload) (typical, worst time.Dura
 
 // ExpectedScenario estimates one scenario against a workload that heals.
 func ExpectedScenario(sc engine.Scenario) time.Duration {
-	// deploy and settle: about 10s once the namespace holds the workload
-	return 10*time.Second + sc.Load.Duration + 5*time.Second
+	// deploy and settle: about 10s once the namespace holds the workload;
+	// load agents take about 5s to start
+	d := 10*time.Second + sc.Load.Duration + 5*time.Second
+	if sc.Load.Agents > 0 {
+		d += 5 * time.Second
+	}
+	return d
 }

@@ -33,6 +33,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	targetPort := fs.Int("target-port", 0, "port of the target Service (default: its only port)")
 	var loadImages stringList
 	fs.Var(&loadImages, "load-image", "local Docker image to load into the kind nodes (repeatable)")
+	agentImage := fs.String("agent-image", "", "image of the in-cluster load agent (cmd/loadagent) for suites whose load comes from inside the cluster (default: built from source and loaded into the kind nodes)")
+	agentCPU := fs.String("agent-cpu-limit", "", "CPU limit of each in-cluster load agent, e.g. 500m (default: none)")
 	namespace := fs.String("namespace", "chaosgate", "namespace the workload is deployed into (deleted and recreated for a clean slate; chaosgate refuses a namespace it did not create)")
 	suiteList := fs.String("suites", "all", "comma-separated suites to run: "+strings.Join(suites.Names(), ", "))
 	labelFilter := fs.String("label-filter", "", "Ginkgo label filter selecting suites and checks (ANDed with --suites), e.g. '!check:latency-p99'")
@@ -68,7 +70,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	opts := suites.Options{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
-		LoadImages: loadImages, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
+		LoadImages: loadImages, AgentImage: *agentImage, AgentCPULimit: *agentCPU, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
 		Context: *kubeContext, TargetURL: *targetURL, AllowContext: *allowContext, AllowClusterScoped: *allowClusterScoped, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
 		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "run"}, args...),
 	}

@@ -345,6 +345,28 @@ var controls = []struct {
 		// gates share two cores
 		failing: []string{"config-served"}, passing: []string{"rollout-complete"},
 	},
+	// service-discovery: the load comes from agent pods inside the cluster,
+	// through the Service's DNS name
+	{
+		name: "no graceful shutdown, called by its Service's name from inside the cluster", args: []string{"--workload", "bundled:broken-no-graceful", "--suites", "service-discovery"},
+		failing: []string{"failed-requests"}, passing: []string{"faults-took-effect", "rollout-complete", "load-rate"},
+	},
+	{
+		name: "an app that ignores SIGTERM, called from inside the cluster", args: []string{"--workload", "bundled:broken-ignores-sigterm", "--suites", "service-discovery"},
+		failing: []string{"faults-took-effect"}, passing: []string{"rollout-complete", "load-rate"},
+	},
+	{
+		name:    "a rollout slower than its progress deadline, called from inside the cluster",
+		args:    []string{"--workload", "bundled:broken-slow-rollout", "--suites", "service-discovery", "--discovery-kills", "0", "--discovery-rollout-at", "10s"},
+		failing: []string{"rollout-complete"}, passing: []string{"load-rate"},
+	},
+	{
+		// the agent's CPU capped at 2% of a core cannot send 400 req/s:
+		// the verdict must say the load was not what was asked
+		name:    "a load agent starved of CPU",
+		args:    []string{"--suites", "service-discovery", "--rate", "400", "--discovery-agents", "1", "--agent-cpu-limit", "20m", "--duration", "25s", "--discovery-kills", "0", "--discovery-rollout-at", "5s"},
+		failing: []string{"load-rate"}, passing: []string{"rollout-complete"},
+	},
 	{
 		name:    "a bad release allowed to take every replica away, and a rollback expected at once",
 		args:    []string{"--workload", "bundled:broken-max-unavailable", "--suites", "rollback", "--slo-max-restore", "1s"},
@@ -459,6 +481,9 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		Expect(names).To(HaveKey("network-partition"))
 		Expect(names).To(HaveKey("node-failure"))
 		Expect(names).To(HaveKey("config-rollout"))
+		Expect(names).To(HaveKey("service-discovery"))
+		Expect(names["service-discovery"].Load.Agents).To(Equal(2))
+		Expect(names["service-discovery"].Load.Target).To(HaveSuffix(".svc:80/"))
 		Expect(names["self-healing"].Faults).To(HaveLen(5))
 		Expect(names["self-healing"].Recoveries).To(HaveLen(5))
 		data, err := os.ReadFile(filepath.Join(r.dir, "junit.xml"))

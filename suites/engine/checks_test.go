@@ -163,6 +163,16 @@ func TestScenarioValidate(t *testing.T) {
 		"has no fault":             func(s *Scenario) { s.Steps[0].Fault = nil },
 		"rate 0":                   func(s *Scenario) { s.Load.Rate = 0 },
 		"must be a non-empty word": func(s *Scenario) { s.Name = "a b" },
+		"11 load agents":           func(s *Scenario) { s.Load.Agents = 11 },
+		"-1 load agents":           func(s *Scenario) { s.Load.Agents = -1 },
+	}
+	withAgents := ok
+	withAgents.Load.Agents = 10
+	if err := withAgents.Validate(); err != nil {
+		t.Fatalf("10 agents at 10 req/s: %v", err)
+	}
+	if o := withAgents.LoadOptions(Target{URL: "http://127.0.0.1:30080/", ServiceURL: "http://web.shop.svc:80/"}); !o.InCluster || o.Target != "http://web.shop.svc:80/" {
+		t.Fatalf("agents' load options %+v", o)
 	}
 	for want, mod := range cases {
 		s := ok

@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/load/agents"
 	"github.com/chaosgate/chaosgate/reports"
 )
 
@@ -83,6 +85,15 @@ func Run(ctx context.Context, env Env, sc Scenario) (out *Outcome, err error) {
 	if err := env.Target.validate(); err != nil {
 		return out, err
 	}
+	if sc.Load.Agents > 0 {
+		if err := sc.LoadOptions(env.Target).Validate(); err != nil {
+			return out, fmt.Errorf("target service: %w", err)
+		}
+		if env.AgentImage == "" {
+			return out, errors.New("the scenario's load comes from agents in the cluster, but no agent image was given")
+		}
+		rep.Load.Agents, rep.Load.Target = sc.Load.Agents, env.Target.ServiceURL
+	}
 	r := &run{env: env, sc: sc, rep: rep}
 	return out, r.run(ctx, out)
 }
@@ -148,9 +159,29 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		return err
 	}
 	defer f.Close()
-	r.origin = time.Now()
-	r.rec = load.NewRecorder(f, r.origin)
 	lopts := sc.LoadOptions(env.Target)
+	// the load from this machine starts now; agents start together once
+	// every one of them answers
+	r.origin = time.Now()
+	var fleet *agents.Run
+	if sc.Load.Agents > 0 {
+		fmt.Fprintf(env.Progress, "[%s] starting %d load agent(s) in the cluster\n", sc.Name, sc.Load.Agents)
+		fleet, err = agents.Start(ctx, env.Client, agents.Spec{Namespace: env.Target.Namespace, Name: agentJobName(sc.Name, r.origin),
+			Image: env.AgentImage, Agents: sc.Load.Agents, Load: lopts, CPULimit: env.AgentCPULimit})
+		if err != nil {
+			return fmt.Errorf("load agents: %w", err)
+		}
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := fleet.Delete(dctx); err != nil {
+				env.Logger.Error("load agents left behind", "err", err)
+			}
+		}()
+		r.origin = fleet.StartAt()
+		fmt.Fprintf(env.Progress, "[%s] load agents ready (%s)\n", sc.Name, fleet.Placement(ctx))
+	}
+	r.rec = load.NewRecorder(f, r.origin)
 	if env.Live != nil {
 		defer env.Live(r.status)()
 	}
@@ -159,7 +190,7 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		steps = append(steps, fmt.Sprintf("%s, %d time(s) every %s from %s", s.Fault.Describe(), s.Times, s.Every, s.Start))
 	}
 	fmt.Fprintf(env.Progress, "[%s] load %d req/s for %s on %s %s; %s\n", sc.Name, sc.Load.Rate, sc.Load.Duration,
-		lopts.Method, env.Target.URL, strings.Join(steps, "; "))
+		lopts.Method, lopts.Target, strings.Join(steps, "; "))
 
 	// load and faults in parallel; a panic in either is an infrastructure
 	// error, raised only after everything was reverted
@@ -173,7 +204,12 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := guard("load", func() error { return load.Run(lctx, lopts, r.rec) })
+		err := guard("load", func() error {
+			if fleet != nil {
+				return fleet.Stream(lctx, r.rec)
+			}
+			return load.Run(lctx, lopts, r.rec)
+		})
 		mu.Lock()
 		loadErr = err
 		mu.Unlock()
@@ -269,6 +305,12 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	}
 	r.finish(out, true)
 	return nil
+}
+
+// agentJobName names the Job of a scenario's load agents, unique per run.
+func agentJobName(scenario string, t time.Time) string {
+	name := strings.TrimSuffix(fmt.Sprintf("chaosgate-load-%.28s", scenario), "-")
+	return fmt.Sprintf("%s-%s", name, strconv.FormatInt(t.UnixMilli()%(1<<31), 36))
 }
 
 // PanicHook names the environment variable of a test hook: set to

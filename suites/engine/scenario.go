@@ -19,6 +19,7 @@ import (
 
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/load/agents"
 	"github.com/chaosgate/chaosgate/reports"
 )
 
@@ -34,6 +35,9 @@ type Target struct {
 	Service string
 	// URL is where load goes (127.0.0.1, the exposed NodePort, the path).
 	URL string
+	// ServiceURL is the target Service's URL inside the cluster
+	// (http://NAME.NAMESPACE.svc:PORT/PATH), where load agents send load.
+	ServiceURL string
 	// Method is the HTTP method of the load; default GET.
 	Method string
 }
@@ -51,6 +55,11 @@ type Env struct {
 	ReportDir string
 	Progress  io.Writer
 	Logger    *slog.Logger
+	// AgentImage is the load agent's image (cmd/loadagent), for scenarios
+	// whose load comes from inside the cluster.
+	AgentImage string
+	// AgentCPULimit caps each load agent's CPU (empty: no cap).
+	AgentCPULimit string
 	// Live, when set, is given a function that describes the run's state
 	// right now (for progress reports); it returns a function that detaches
 	// it.
@@ -67,6 +76,10 @@ type Load struct {
 	// SpreadSources opens connections from many loopback source
 	// addresses (see load.SpreadNetwork).
 	SpreadSources bool
+	// Agents, when positive, sends the load from that many pods inside
+	// the cluster (package load/agents) to Target.ServiceURL instead of
+	// from this machine.
+	Agents int
 }
 
 // FaultBuilder makes a step's fault for the environment it will hit.
@@ -126,10 +139,15 @@ func (s Scenario) Planned() int {
 	return n
 }
 
-// LoadOptions is the load of the scenario against target.
+// LoadOptions is the load of the scenario against target: from this
+// machine to its URL, or from agents to its Service.
 func (s Scenario) LoadOptions(t Target) load.Options {
-	return load.Options{Target: t.URL, Rate: s.Load.Rate, RampTo: s.Load.RampTo, Duration: s.Load.Duration,
+	o := load.Options{Target: t.URL, Rate: s.Load.Rate, RampTo: s.Load.RampTo, Duration: s.Load.Duration,
 		Timeout: s.Load.Timeout, KeepAlive: s.Load.KeepAlive, Method: t.Method, SpreadSources: s.Load.SpreadSources}
+	if s.Load.Agents > 0 {
+		o.Target, o.InCluster, o.SpreadSources = t.ServiceURL, true, false
+	}
+	return o
 }
 
 // Validate checks the scenario's own consistency; errors name what is
@@ -169,9 +187,12 @@ func (s Scenario) Validate() error {
 		}
 	}
 	// the load itself, against a stand-in target
-	o := s.LoadOptions(Target{URL: "http://127.0.0.1/"})
+	o := s.LoadOptions(Target{URL: "http://127.0.0.1/", ServiceURL: "http://target.default.svc/"})
 	if err := o.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("scenario %s: load: %w", s.Name, err))
+	}
+	if a := s.Load.Agents; a < 0 || a > agents.MaxAgents || (a > 0 && s.Load.Rate < a) {
+		errs = append(errs, fmt.Errorf("scenario %s: %d load agents: want 0-%d, and at least one request per second each (rate %d)", s.Name, a, agents.MaxAgents, s.Load.Rate))
 	}
 	return errors.Join(errs...)
 }

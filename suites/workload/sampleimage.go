@@ -16,6 +16,13 @@ import (
 // BuildSampleImage builds the sample app image FROM scratch from source,
 // skipping the docker build when the image already holds the same binary.
 func BuildSampleImage(ctx context.Context, sourceDir, tag, version string, progress io.Writer) error {
+	return BuildCommandImage(ctx, sourceDir, "sampleapp", tag, version, progress)
+}
+
+// BuildCommandImage builds an image FROM scratch that runs one of the
+// repository's commands (./cmd/NAME), as an unprivileged user; the docker
+// build is skipped when the image already holds the same binary.
+func BuildCommandImage(ctx context.Context, sourceDir, command, tag, version string, progress io.Writer) error {
 	if sourceDir == "" {
 		d, err := nodeimage.FindSourceDir()
 		if err != nil {
@@ -23,18 +30,18 @@ func BuildSampleImage(ctx context.Context, sourceDir, tag, version string, progr
 		}
 		sourceDir = d
 	}
-	dir, err := os.MkdirTemp("", "chaosgate-sampleapp-")
+	dir, err := os.MkdirTemp("", "chaosgate-"+command+"-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", filepath.Join(dir, "sampleapp"), "./cmd/sampleapp")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", filepath.Join(dir, command), "./cmd/"+command)
 	build.Dir = sourceDir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build sampleapp: %w: %s", err, out)
+		return fmt.Errorf("go build %s: %w: %s", command, err, out)
 	}
-	sum, err := nodeimage.HashFiles(filepath.Join(dir, "sampleapp"))
+	sum, err := nodeimage.HashFiles(filepath.Join(dir, command))
 	if err != nil {
 		return err
 	}
@@ -43,7 +50,7 @@ func BuildSampleImage(ctx context.Context, sourceDir, tag, version string, progr
 		return nil
 	}
 	fmt.Fprintf(progress, " • building %s\n", tag)
-	dockerfile := "FROM scratch\nCOPY sampleapp /sampleapp\nUSER 65532:65532\nEXPOSE 8080\nENTRYPOINT [\"/sampleapp\"]\n"
+	dockerfile := fmt.Sprintf("FROM scratch\nCOPY %[1]s /%[1]s\nUSER 65532:65532\nEXPOSE 8080\nENTRYPOINT [\"/%[1]s\"]\n", command)
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
