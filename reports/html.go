@@ -85,7 +85,7 @@ type scenarioView struct {
 	Faults                []faultRow
 	TopErrors             []ErrorCount
 	// What there is to chart: no load ran when a scenario failed early.
-	HasWindows, HasReplicas, HasNodes bool
+	HasWindows, HasReplicas, HasNodes, HasUsage bool
 }
 
 type checkRow struct {
@@ -200,7 +200,8 @@ var statusClass = map[Status]string{StatusPassed: "pass", StatusFailed: "fail", 
 func scenarioViewOf(id string, s Scenario) scenarioView {
 	t := s.Timeline
 	v := scenarioView{ID: id, Name: s.Name, Description: s.Description, Status: string(s.Status), StatusClass: statusClass[s.Status],
-		Error: s.Error, TopErrors: t.TopErrors, HasWindows: len(t.Windows) > 0, HasReplicas: len(s.Replicas) > 0, HasNodes: len(s.Nodes) > 0}
+		Error: s.Error, TopErrors: t.TopErrors, HasWindows: len(t.Windows) > 0, HasReplicas: len(s.Replicas) > 0, HasNodes: len(s.Nodes) > 0,
+		HasUsage: len(s.Usage) > 0 || len(s.PodRates) > 0}
 	if v.StatusClass == "" {
 		v.StatusClass = "error"
 	}

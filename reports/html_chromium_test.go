@@ -91,6 +91,13 @@ func TestChromiumReport(t *testing.T) {
 					}
 					want++
 				}
+				if len(s.Usage) > 0 || len(s.PodRates) > 0 {
+					checkChart(t, s.Name, "usage", got, len(exp.Usage.T))
+					if got["usage"].Source != len(s.Usage)+len(s.PodRates) || got["usage"].Series["CPU (millicores)"] == 0 || got["usage"].Series["requests/s counted by pods"] == 0 {
+						t.Errorf("%s: usage chart %+v, the run has %d usage samples, %d pod rates", s.Name, got["usage"], len(s.Usage), len(s.PodRates))
+					}
+					want++
+				}
 				if len(s.Nodes) > 0 {
 					checkChart(t, s.Name, "nodes", got, len(exp.Nodes.T))
 					if got["nodes"].Nodes != len(exp.Nodes.Names) || got["nodes"].Source != len(s.Nodes) || got["nodes"].States == 0 {

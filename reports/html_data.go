@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -53,6 +54,51 @@ type chartScenario struct {
 	Recoveries []recoveryMark `json:"recoveries"`
 	Replicas   replicaSteps   `json:"replicas"`
 	Nodes      nodeLanes      `json:"nodes"`
+	Usage      usageSeries    `json:"usage"`
+}
+
+// usageSeries is the target pods' CPU (metrics API) and the requests they
+// counted themselves, on one time base: each sample time of either, the
+// other's value null there.
+type usageSeries struct {
+	Source int    `json:"source"`
+	T      series `json:"t"`
+	CPU    series `json:"cpu"`
+	RPS    series `json:"rps"`
+}
+
+// usageSeriesOf merges CPU samples and per-pod request rates (summed over
+// the pods at each scrape) by time.
+func usageSeriesOf(usage []UsagePoint, rates []PodRatePoint) usageSeries {
+	cpu, rps := map[float64]float64{}, map[float64]float64{}
+	for _, u := range usage {
+		cpu[round(u.T, 3)] = round(u.PodsCPUMilli, 1)
+	}
+	for _, r := range rates {
+		rps[round(r.T, 3)] += r.RPS
+	}
+	ts := slices.Sorted(maps.Keys(cpu))
+	for t := range rps {
+		if _, ok := cpu[t]; !ok {
+			ts = append(ts, t)
+		}
+	}
+	slices.Sort(ts)
+	out := usageSeries{Source: len(usage) + len(rates)}
+	for _, t := range ts {
+		out.T = append(out.T, t)
+		out.CPU = append(out.CPU, nullIfMissing(cpu, t))
+		out.RPS = append(out.RPS, nullIfMissing(rps, t))
+	}
+	return out
+}
+
+// nullIfMissing is m[t], or NaN (null in the page's JSON) when absent.
+func nullIfMissing(m map[float64]float64, t float64) float64 {
+	if v, ok := m[t]; ok {
+		return round(v, 2)
+	}
+	return math.NaN()
 }
 
 // windowSeries holds the windows the charts draw, all sampled at the same
@@ -129,6 +175,7 @@ func buildChartScenario(id string, s Scenario) chartScenario {
 	c.XMin, c.XMax = timeAxis(s)
 	c.Replicas = replicaStepsOf(s.Replicas, c.XMax)
 	c.Nodes = nodeLanesOf(s.Nodes, c.XMax)
+	c.Usage = usageSeriesOf(s.Usage, s.PodRates)
 	return c
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // sampleRuns are copies of real gate runs (testdata/runs/README.md).
-var sampleRuns = []string{"self-healing-pass", "node-failure-pass", "node-failure-colocated-fail", "drain-pdb-blocked"}
+var sampleRuns = []string{"self-healing-pass", "self-healing-agents-pass", "node-failure-pass", "node-failure-colocated-fail", "drain-pdb-blocked"}
 
 func sampleDir(name string) string { return filepath.Join("testdata", "runs", name) }
 

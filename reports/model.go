@@ -86,11 +86,51 @@ type Scenario struct {
 	// during a rollout.
 	Revisions []RevisionPoint `json:"revisions,omitempty"`
 	// Nodes is every node's state at every change.
-	Nodes  []NodePoint `json:"nodes,omitempty"`
-	Checks []Check     `json:"checks"`
+	Nodes []NodePoint `json:"nodes,omitempty"`
+	// Usage is CPU and memory of the target's pods and of each node over
+	// time, from the metrics API.
+	Usage []UsagePoint `json:"usage,omitempty"`
+	// PodTraffic is how the requests the pods themselves counted (their
+	// own metrics endpoint) spread over them; PodRates each pod's rate
+	// over time.
+	PodTraffic []PodTraffic   `json:"podTraffic,omitempty"`
+	PodRates   []PodRatePoint `json:"podRates,omitempty"`
+	// MetricsProblems names metric sources that did not answer, and why.
+	MetricsProblems map[string]string `json:"metricsProblems,omitempty"`
+	Checks          []Check           `json:"checks"`
 	// ResultsFile is the raw per-request results (JSON lines), relative to
 	// the report folder.
 	ResultsFile string `json:"resultsFile,omitempty"`
+}
+
+// UsagePoint is one sample of the metrics API; T is seconds from load
+// start.
+type UsagePoint struct {
+	T float64 `json:"t"`
+	// Pods is how many target pods reported; their CPU (millicores) and
+	// memory (MiB), summed.
+	Pods          int     `json:"pods"`
+	PodsCPUMilli  float64 `json:"podsCpuMilli"`
+	PodsMemoryMiB float64 `json:"podsMemoryMiB"`
+	// NodesCPUMilli is each node's CPU.
+	NodesCPUMilli map[string]float64 `json:"nodesCpuMilli,omitempty"`
+}
+
+// PodTraffic is one pod's own count of the requests it served during the
+// run, and its share of all the pods counted.
+type PodTraffic struct {
+	Pod      string  `json:"pod"`
+	Requests float64 `json:"requests"`
+	Errors   float64 `json:"errors"`
+	Share    float64 `json:"share"`
+}
+
+// PodRatePoint is one pod's request rate between two scrapes ending at T.
+type PodRatePoint struct {
+	T            float64 `json:"t"`
+	Pod          string  `json:"pod"`
+	RPS          float64 `json:"rps"`
+	ErrorsPerSec float64 `json:"errorsPerSec"`
 }
 
 // Load is the load that was asked for.

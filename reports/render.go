@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		fmt.Fprintf(&b, "\n**%s**: %d requests at %.0f/s (target %.0f/s), %d failed, availability %.3f%%, p50 %.1fms, p99 %.1fms, longest failure %.2fs; %d fault(s), %d failed interval(s).\n",
 			mdEscape(s.Name), t.Total, t.AchievedRate, t.TargetRate, t.Failed, t.Availability*100, t.LatencyMS.P50, t.LatencyMS.P99,
 			t.LongestFailure.DurationSeconds, len(s.Faults), len(t.FailedIntervals))
+		if len(s.PodTraffic) > 0 {
+			fmt.Fprintf(&b, "Requests counted by the pods themselves: %s.\n", mdEscape(TrafficSpread(s.PodTraffic)))
+		}
 		if s.Load.Agents > 0 {
 			fmt.Fprintf(&b, "Load sent from %d agent pod(s) inside the cluster to `%s`.\n", s.Load.Agents, mdEscape(s.Load.Target))
 		}
@@ -121,4 +125,27 @@ func writeAtomic(path string, fn func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// TrafficSpread describes how the pods' own request counts spread over
+// them: each pod's share, and how much more the busiest pod served than
+// the least busy one (only among pods that served through the whole run
+// would that be fair; pods that came and went are listed all the same).
+func TrafficSpread(t []PodTraffic) string {
+	parts := make([]string, 0, len(t))
+	lo, hi := math.Inf(1), 0.0
+	var errs float64
+	for _, p := range t {
+		parts = append(parts, fmt.Sprintf("%s %.1f%%", p.Pod, p.Share*100))
+		lo, hi = math.Min(lo, p.Requests), math.Max(hi, p.Requests)
+		errs += p.Errors
+	}
+	out := strings.Join(parts, ", ")
+	if len(t) > 1 && lo > 0 {
+		out += fmt.Sprintf(" (busiest/least busy %.2fx)", hi/lo)
+	}
+	if errs > 0 {
+		out += fmt.Sprintf("; %.0f answered 5xx", errs)
+	}
+	return out
 }

@@ -163,3 +163,13 @@ func TestWriteFolderAndJSONLines(t *testing.T) {
 		}
 	}
 }
+
+func TestTrafficSpreadNamesSharesAndImbalance(t *testing.T) {
+	got := TrafficSpread([]PodTraffic{{Pod: "a", Requests: 300, Share: 0.5}, {Pod: "b", Requests: 200, Share: 1.0 / 3}, {Pod: "c", Requests: 100, Share: 1.0 / 6, Errors: 4}})
+	if want := "a 50.0%, b 33.3%, c 16.7% (busiest/least busy 3.00x); 4 answered 5xx"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := TrafficSpread([]PodTraffic{{Pod: "a", Requests: 10, Share: 1}}); got != "a 100.0%" {
+		t.Fatalf("one pod: %q", got)
+	}
+}

@@ -87,6 +87,8 @@ func TestTrendRunOfSamples(t *testing.T) {
 		failed         []string
 	}{
 		{"self-healing-pass", "self-healing", 100, 51.664, 3.99, []string{}},
+		// its load came from two agent pods in the cluster
+		{"self-healing-agents-pass", "self-healing", 100, 271.342, 8.309, []string{}},
 		{"node-failure-colocated-fail", "node-failure", 19.3, 1031.9, 107.352, []string{"availability-after-endpoints-moved", "replacement-ready"}},
 		// the drain never took effect: nothing to recover from
 		{"drain-pdb-blocked", "drain", 100, 20.7, math.NaN(), []string{"faults-took-effect"}},
@@ -127,7 +129,7 @@ func TestWriteTrendHTML(t *testing.T) {
 	if m := external.FindString(page); m != "" {
 		t.Errorf("page loads something from elsewhere: %q", m)
 	}
-	for _, want := range []string{"chaosgate trend: 4 run(s)", `href="runs/self-healing-pass/report.html"`, `data-chart="availability"`,
+	for _, want := range []string{"chaosgate trend: 5 run(s)", `href="runs/self-healing-pass/report.html"`, `data-chart="availability"`,
 		`data-chart="recovery"`, `data-chart="p99"`, `data-chart="failedChecks"`, "self-healing", "node-failure", "drain"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("trend page lacks %q", want)

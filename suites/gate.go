@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +68,11 @@ type Options struct {
 	AgentImage string
 	// AgentCPULimit caps each load agent's CPU (empty: no cap).
 	AgentCPULimit string
-	Params        Params
+	// AppMetrics is where the target's pods serve Prometheus metrics and
+	// which counter counts their requests; no path: not scraped (the
+	// sample app's are known).
+	AppMetrics engine.AppMetrics
+	Params     Params
 	// Timeout bounds the whole suite run; default 2h.
 	Timeout  time.Duration
 	Verbose  bool
@@ -153,6 +158,14 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	if o.AgentCPULimit != "" {
 		if q, err := resource.ParseQuantity(o.AgentCPULimit); err != nil || q.Sign() <= 0 {
 			return nil, &InputError{fmt.Errorf("--agent-cpu-limit %q: want a positive CPU quantity such as 500m or 1", o.AgentCPULimit)}
+		}
+	}
+	if a := o.AppMetrics; a.Path != "" && !strings.HasPrefix(a.Path, "/") {
+		return nil, &InputError{fmt.Errorf("--app-metrics-path %q: must be an absolute path such as /metrics", a.Path)}
+	}
+	if a := o.AppMetrics; a.Port != "" {
+		if n, err := strconv.Atoi(a.Port); err != nil || n < 1 || n > 65535 {
+			return nil, &InputError{fmt.Errorf("--app-metrics-port %q: want a port number", a.Port)}
 		}
 	}
 	for _, img := range o.LoadImages {

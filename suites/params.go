@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/load/agents"
 	"github.com/chaosgate/chaosgate/suites/engine"
 )
 
@@ -77,6 +78,7 @@ func (p *Params) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&p.Load.Timeout, "request-timeout", p.Load.Timeout, "timeout of each request")
 	fs.BoolVar(&p.Load.KeepAlive, "keep-alive", p.Load.KeepAlive, "reuse connections (off: one connection per request, spreading load over pods)")
 	fs.BoolVar(&p.Load.SpreadSources, "spread-sources", p.Load.SpreadSources, "open load connections from the source addresses of "+load.SpreadNetwork+" (off: 127.0.0.1 only)")
+	fs.IntVar(&p.Load.Agents, "load-agents", p.Load.Agents, "send every suite's load from this many agent pods inside the cluster, to the target Service's DNS name (0: from this machine through the NodePort; service-discovery always uses agents, --discovery-agents)")
 	fs.StringVar(&p.Path, "path", p.Path, "path (and query) the load requests")
 	fs.StringVar(&p.Method, "method", p.Method, "HTTP method of the load: "+strings.Join(load.Methods, ", "))
 	fs.Float64Var(&p.SLO.Availability, "slo-availability", p.SLO.Availability, "minimum availability, percent")
@@ -109,6 +111,11 @@ func (p Params) Validate() error {
 	}
 	if inflight := float64(max(l.Rate, l.RampTo)) * l.Timeout.Seconds(); inflight > load.MaxInFlight {
 		add("--rate %d x --request-timeout %s: %.0f requests could be in flight during an outage, at most %d are allowed (lower either)", max(l.Rate, l.RampTo), l.Timeout, inflight, load.MaxInFlight)
+	}
+	if l.Agents < 0 || l.Agents > agents.MaxAgents {
+		add("--load-agents %d: must be 0-%d", l.Agents, agents.MaxAgents)
+	} else if l.Agents > 0 && l.Rate < l.Agents {
+		add("--rate %d: below one request per second per agent (--load-agents %d)", l.Rate, l.Agents)
 	}
 	if u, err := url.Parse("http://127.0.0.1" + p.Path); err != nil || !strings.HasPrefix(p.Path, "/") || u.Host != "127.0.0.1" {
 		add("--path %q: must be an absolute path such as / or /work?ms=5", p.Path)

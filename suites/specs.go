@@ -7,6 +7,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -368,6 +369,29 @@ func (g *gate) connect(ctx context.Context) (*clusters.Cluster, error) {
 	return c, nil
 }
 
+// appMetrics is where the target's pods serve their metrics: as given,
+// the sample app's by default, and the target's container port when no
+// port is given.
+func (g *gate) appMetrics() engine.AppMetrics {
+	a := g.o.AppMetrics
+	if a.Path == "" && g.w.UsesImage(workload.SampleImage) {
+		a = engine.AppMetrics{Path: "/metrics", RequestsMetric: "sampleapp_http_requests_total", CodeLabel: "code"}
+	}
+	if a.Path == "" {
+		return a
+	}
+	if a.Port == "" {
+		a.Port = strconv.Itoa(g.w.TargetContainerPort())
+	}
+	if a.RequestsMetric == "" {
+		a.RequestsMetric = "http_requests_total"
+	}
+	if a.CodeLabel == "" {
+		a.CodeLabel = "code"
+	}
+	return a
+}
+
 // AgentImage is the load agent's image the gate builds for a kind cluster.
 const AgentImage = "chaosgate.local/loadagent:v1"
 
@@ -436,7 +460,8 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 		REST: c.REST, Client: c.Client, Docker: g.docker, Injector: g.injector, ReportDir: o.ReportDir, Progress: o.Progress, Logger: g.logger(),
 		Target: engine.Target{Namespace: o.Namespace, Deployment: g.w.Deployment.Name, Selector: g.w.Selector(),
 			Service: workload.ExposedServiceName, URL: g.url, Method: o.Params.Method,
-			ServiceURL: fmt.Sprintf("http://%s.%s.svc:%d%s", g.w.Service.Name, o.Namespace, g.w.Port.Port, o.Params.Path)},
+			ServiceURL: fmt.Sprintf("http://%s.%s.svc:%d%s", g.w.Service.Name, o.Namespace, g.w.Port.Port, o.Params.Path),
+			App:        g.appMetrics()},
 		AgentImage: g.agentImage, AgentCPULimit: o.AgentCPULimit,
 		Live: AttachProgressReporter,
 	}, nil

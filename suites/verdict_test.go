@@ -164,6 +164,9 @@ func TestParamsFromFlagsAndValidation(t *testing.T) {
 		{[]string{"--kill-count", "2", "--kill-percent", "50"}, sample, "set exactly one"},
 		{[]string{"--kill-count", "4"}, sample, "has only 3 replica(s)"},
 		{[]string{"--kill-count", "2"}, single, "has only 1 replica(s)"},
+		{[]string{"--load-agents", "2"}, sample, ""},
+		{[]string{"--load-agents", "51"}, sample, "--load-agents 51"},
+		{[]string{"--load-agents", "5", "--rate", "4"}, sample, "below one request per second per agent"},
 	}
 	for _, c := range cases {
 		p := DefaultParams()

@@ -13,6 +13,7 @@ import (
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/suites"
+	"github.com/chaosgate/chaosgate/suites/engine"
 )
 
 // stringList is a repeatable flag.
@@ -35,6 +36,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&loadImages, "load-image", "local Docker image to load into the kind nodes (repeatable)")
 	agentImage := fs.String("agent-image", "", "image of the in-cluster load agent (cmd/loadagent) for suites whose load comes from inside the cluster (default: built from source and loaded into the kind nodes)")
 	agentCPU := fs.String("agent-cpu-limit", "", "CPU limit of each in-cluster load agent, e.g. 500m (default: none)")
+	var appMetrics engine.AppMetrics
+	fs.StringVar(&appMetrics.Path, "app-metrics-path", "", "path where the target's pods serve Prometheus metrics, scraped through the API server during every scenario (default: /metrics for the sample app, none otherwise)")
+	fs.StringVar(&appMetrics.Port, "app-metrics-port", "", "port of --app-metrics-path (default: the container port the target Service sends to)")
+	fs.StringVar(&appMetrics.RequestsMetric, "app-requests-metric", "", "counter of the requests each pod served (default: http_requests_total; sampleapp_http_requests_total for the sample app)")
+	fs.StringVar(&appMetrics.CodeLabel, "app-code-label", "", "label of --app-requests-metric holding the HTTP status (default: code)")
 	namespace := fs.String("namespace", "chaosgate", "namespace the workload is deployed into (deleted and recreated for a clean slate; chaosgate refuses a namespace it did not create)")
 	suiteList := fs.String("suites", "all", "comma-separated suites to run: "+strings.Join(suites.Names(), ", "))
 	labelFilter := fs.String("label-filter", "", "Ginkgo label filter selecting suites and checks (ANDed with --suites), e.g. '!check:latency-p99'")
@@ -70,7 +76,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	opts := suites.Options{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
-		LoadImages: loadImages, AgentImage: *agentImage, AgentCPULimit: *agentCPU, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
+		LoadImages: loadImages, AgentImage: *agentImage, AgentCPULimit: *agentCPU, AppMetrics: appMetrics, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
 		Context: *kubeContext, TargetURL: *targetURL, AllowContext: *allowContext, AllowClusterScoped: *allowClusterScoped, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
 		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "run"}, args...),
 	}

@@ -254,6 +254,30 @@
     }, [r.t, r.ready, r.desired], el, { source: r.source, recoveries: s.recoveries.length });
   }
 
+  // usageChart draws the target pods' CPU (metrics API, summed) and the
+  // requests the pods counted themselves (their metrics endpoint), the
+  // service seen from the inside beside the client's view above.
+  function usageChart(el, s, g) {
+    var u = s.usage, fp = faultsPlugin(s, {});
+    var top = function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.15)]; };
+    chart(s.name, "usage", {
+      width: widthOf(el), height: 190, title: "Target pods: CPU (metrics API) and requests they counted",
+      cursor: { sync: sync(g) }, padding: [8, 8, 0, 0],
+      scales: { x: xScale(s.xMin, s.xMax), cpu: { range: top }, rps: { range: top } },
+      series: [
+        { label: "t", value: function (u, v) { return v == null ? "–" : fmtT(v, v >= 600); } },
+        { label: "CPU (millicores)", scale: "cpu", stroke: C.p50, width: 2, spanGaps: true, points: NOPOINTS, value: function (u, v) { return fmt(v, 0, "m"); } },
+        { label: "requests/s counted by pods", scale: "rps", stroke: C.rate, width: 1.5, dash: [5, 3], spanGaps: true, points: NOPOINTS, value: function (u, v) { return fmt(v, 0); } }
+      ],
+      axes: [
+        xAxis(""),
+        leftAxis(g, "cpu", "millicores"),
+        { scale: "rps", side: 1, label: "requests/s", size: RIGHT, labelSize: RIGHT_LABEL, grid: { show: false } }
+      ],
+      plugins: [fp.plugin, g.plugin()]
+    }, [u.t, u.cpu, u.rps], el, { source: u.source });
+  }
+
   function hatch() {
     var c = document.createElement("canvas"), n = Math.round(px(6));
     c.width = c.height = n;
@@ -337,6 +361,7 @@
       if (el("traffic")) trafficChart(el("traffic"), s, g);
       if (el("latency")) latencyChart(el("latency"), s, g);
       if (el("replicas") && s.replicas.t.length > 0) replicasChart(el("replicas"), s, g);
+      if (el("usage") && s.usage.t && s.usage.t.length > 0) usageChart(el("usage"), s, g);
       if (el("nodes") && s.nodes.names.length > 0) nodesChart(el("nodes"), s, g);
     });
   }

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -28,6 +30,11 @@ type Observation struct {
 	// Endpoints is when each pod became or stopped being a ready endpoint
 	// of the target's Service.
 	Endpoints []EndpointChange
+	// Usage and App are the metrics API's and the pods' own metrics,
+	// sampled; MetricsProblems the sources that did not answer.
+	Usage           []Usage
+	App             []AppSample
+	MetricsProblems map[string]string
 }
 
 // Victims are the pods a fault took away: the pods it hit, and the pods
@@ -153,6 +160,7 @@ func fillReport(sc *reports.Scenario, obs *Observation) {
 	for _, n := range obs.Nodes {
 		sc.Nodes = append(sc.Nodes, reports.NodePoint{T: offset(obs.Origin, n.At), Node: n.Node, Ready: string(n.Ready), Schedulable: n.Schedulable})
 	}
+	fillMetrics(sc, obs)
 	sc.Faults = sc.Faults[:0]
 	for _, e := range obs.Faults {
 		f := reports.Fault{ID: e.ID, Kind: e.Kind, Description: e.Description, Issued: e.Issued, InEffect: e.InEffect,
@@ -204,3 +212,55 @@ func round(v float64, places int) float64 {
 // Adding 0 turns a -0 (the ceiling of a tiny negative) into 0.
 func floor3(v float64) float64 { return math.Floor(v*1000+1e-6)/1000 + 0 }
 func ceil3(v float64) float64  { return math.Ceil(v*1000-1e-6)/1000 + 0 }
+
+// fillMetrics adds what the metrics API and the pods' own metrics showed.
+func fillMetrics(sc *reports.Scenario, obs *Observation) {
+	sc.Usage, sc.PodTraffic, sc.PodRates = nil, nil, nil
+	for _, u := range obs.Usage {
+		p := reports.UsagePoint{T: offset(obs.Origin, u.At), Pods: len(u.Pods)}
+		for _, r := range u.Pods {
+			p.PodsCPUMilli += r.CPUMilli
+			p.PodsMemoryMiB += r.MemoryMiB
+		}
+		p.PodsMemoryMiB = round(p.PodsMemoryMiB, 1)
+		if len(u.Nodes) > 0 {
+			p.NodesCPUMilli = map[string]float64{}
+			for n, r := range u.Nodes {
+				p.NodesCPUMilli[n] = r.CPUMilli
+			}
+		}
+		sc.Usage = append(sc.Usage, p)
+	}
+	shares := Shares(obs.App)
+	var all float64
+	for _, s := range shares {
+		all += s.Requests
+	}
+	for _, s := range shares {
+		t := reports.PodTraffic{Pod: s.Pod, Requests: s.Requests, Errors: s.Errors}
+		if all > 0 {
+			t.Share = round(s.Requests/all, 4)
+		}
+		sc.PodTraffic = append(sc.PodTraffic, t)
+	}
+	for i := 1; i < len(obs.App); i++ {
+		prev, cur := obs.App[i-1], obs.App[i]
+		dt := cur.At.Sub(prev.At).Seconds()
+		if dt <= 0 {
+			continue
+		}
+		for _, pod := range slices.Sorted(maps.Keys(cur.Requests)) {
+			before, seen := prev.Requests[pod]
+			if !seen {
+				continue
+			}
+			d, e := cur.Requests[pod]-before, cur.Errors[pod]-prev.Errors[pod]
+			if d < 0 {
+				// a restart reset the counter
+				d, e = cur.Requests[pod], cur.Errors[pod]
+			}
+			sc.PodRates = append(sc.PodRates, reports.PodRatePoint{T: offset(obs.Origin, cur.At), Pod: pod, RPS: round(d/dt, 2), ErrorsPerSec: round(max(e, 0)/dt, 2)})
+		}
+	}
+	sc.MetricsProblems = obs.MetricsProblems
+}

@@ -105,6 +105,7 @@ type run struct {
 
 	pods      *PodObserver
 	nodes     *NodeObserver
+	metrics   *MetricsObserver
 	endpoints *EndpointObserver // nil without a Service
 	rec       *load.Recorder
 	// origin is the start of the load; every offset counts from it.
@@ -150,6 +151,8 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			return err
 		}
 	}
+	r.metrics = &MetricsObserver{Client: env.Client, Namespace: env.Target.Namespace, Selector: env.Target.Selector, App: env.Target.App}
+	r.metrics.Start(octx)
 	if serving, desired := r.pods.Now(); desired == 0 || serving < desired {
 		return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve", env.Target.Namespace, env.Target.Deployment, serving, desired)
 	}
@@ -408,6 +411,7 @@ func (r *run) observe() *Observation {
 		}
 	}
 	obs.Recoveries = recoveries(obs.Pods, obs.Faults)
+	obs.Usage, obs.App, obs.MetricsProblems = r.metrics.Samples()
 	return obs
 }
 

@@ -35,6 +35,9 @@ type Target struct {
 	Service string
 	// URL is where load goes (127.0.0.1, the exposed NodePort, the path).
 	URL string
+	// App is where the target's pods serve their own metrics; no path:
+	// they are not scraped.
+	App AppMetrics
 	// ServiceURL is the target Service's URL inside the cluster
 	// (http://NAME.NAMESPACE.svc:PORT/PATH), where load agents send load.
 	ServiceURL string

@@ -327,6 +327,27 @@ func containerHasPort(d *appsv1.Deployment, name string) bool {
 	return false
 }
 
+// TargetContainerPort is the container port the target Service sends to:
+// its targetPort, resolved by name among the Deployment's ports (the
+// Service port itself when targetPort is unset).
+func (w *Workload) TargetContainerPort() int {
+	tp := w.Port.TargetPort
+	switch {
+	case tp.Type == intstr.String:
+		for _, c := range w.Deployment.Spec.Template.Spec.Containers {
+			for _, p := range c.Ports {
+				if p.Name == tp.StrVal {
+					return int(p.ContainerPort)
+				}
+			}
+		}
+		return 0
+	case tp.IntVal != 0:
+		return int(tp.IntVal)
+	}
+	return int(w.Port.Port)
+}
+
 // Replicas returns the Deployment's desired replicas (1 when unset).
 func (w *Workload) Replicas() int32 {
 	if w.Deployment.Spec.Replicas == nil {

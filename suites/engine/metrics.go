@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// AppMetrics says where the target's pods serve their own Prometheus
+// metrics, and which counter counts their requests.
+type AppMetrics struct {
+	// Port and Path of the metrics endpoint on each pod; no Path: not
+	// scraped.
+	Port string
+	Path string
+	// RequestsMetric is a counter of served requests with a label
+	// CodeLabel holding the HTTP status.
+	RequestsMetric string
+	CodeLabel      string
+}
+
+// Usage is one sample of the metrics API: CPU and memory of each target
+// pod and of each node.
+type Usage struct {
+	At time.Time
+	// Pods and Nodes by name.
+	Pods, Nodes map[string]Resources
+}
+
+// Resources is CPU in millicores and memory in MiB.
+type Resources struct {
+	CPUMilli  float64
+	MemoryMiB float64
+}
+
+// AppSample is one scrape of the target's pods' own request counters.
+type AppSample struct {
+	At time.Time
+	// Requests and Errors (5xx) each pod counted since it started, by pod.
+	Requests, Errors map[string]float64
+}
+
+// MetricsObserver samples the metrics API and the target's pods' own
+// metrics endpoints (through the API server's pod proxy: pod addresses are
+// not reachable from this machine) every Interval. A source that does not
+// answer is noted once and left out: metrics add to the verdict's evidence,
+// they never stop a run.
+type MetricsObserver struct {
+	Client    kubernetes.Interface
+	Namespace string
+	Selector  string
+	App       AppMetrics
+	Interval  time.Duration
+
+	// raw fetches an API path; scrape fetches a pod's metrics (both
+	// replaceable in tests)
+	raw    func(ctx context.Context, path, selector string) ([]byte, error)
+	scrape func(ctx context.Context, pod string) ([]byte, error)
+
+	mu       sync.Mutex
+	usage    []Usage
+	app      []AppSample
+	problems map[string]string
+	// counted: some pod exposed the request counter
+	counted bool
+}
+
+// Start samples in the background until ctx ends.
+func (m *MetricsObserver) Start(ctx context.Context) {
+	if m.Interval <= 0 {
+		m.Interval = 2 * time.Second
+	}
+	if m.raw == nil {
+		m.raw = func(ctx context.Context, path, selector string) ([]byte, error) {
+			rc := m.Client.Discovery().RESTClient()
+			if rc == nil || reflect.ValueOf(rc).IsNil() {
+				return nil, errors.New("the client has no REST client for the metrics API")
+			}
+			req := rc.Get().AbsPath(path)
+			if selector != "" {
+				req = req.Param("labelSelector", selector)
+			}
+			return req.DoRaw(ctx)
+		}
+	}
+	if m.scrape == nil {
+		m.scrape = func(ctx context.Context, pod string) ([]byte, error) {
+			return m.Client.CoreV1().Pods(m.Namespace).ProxyGet("http", pod, m.App.Port, m.App.Path, nil).DoRaw(ctx)
+		}
+	}
+	go func() {
+		t := time.NewTicker(m.Interval)
+		defer t.Stop()
+		for {
+			m.sample(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// sample takes one sample of every source.
+func (m *MetricsObserver) sample(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, m.Interval)
+	defer cancel()
+	now := time.Now()
+	u := Usage{At: now}
+	var err error
+	if u.Pods, err = m.podUsage(ctx); err != nil {
+		m.problem("metrics API (pods)", err)
+	}
+	if u.Nodes, err = m.nodeUsage(ctx); err != nil {
+		m.problem("metrics API (nodes)", err)
+	}
+	var app *AppSample
+	if m.App.Path != "" {
+		app, err = m.scrapeApp(ctx, now)
+		if err != nil {
+			m.problem("app metrics", err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u.Pods != nil || u.Nodes != nil {
+		m.usage = append(m.usage, u)
+	}
+	if app != nil && len(app.Requests) > 0 {
+		m.app = append(m.app, *app)
+	}
+}
+
+func (m *MetricsObserver) problem(source string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.problems == nil {
+		m.problems = map[string]string{}
+	}
+	if _, seen := m.problems[source]; !seen {
+		m.problems[source] = err.Error()
+	}
+}
+
+// metricsList is the part of the metrics API's lists read here.
+type metricsList struct {
+	Items []struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Usage      map[string]string `json:"usage"`
+		Containers []struct {
+			Usage map[string]string `json:"usage"`
+		} `json:"containers"`
+	} `json:"items"`
+}
+
+func (m *MetricsObserver) podUsage(ctx context.Context) (map[string]Resources, error) {
+	return m.usageOf(ctx, "/apis/metrics.k8s.io/v1beta1/namespaces/"+m.Namespace+"/pods", m.Selector, true)
+}
+
+func (m *MetricsObserver) nodeUsage(ctx context.Context) (map[string]Resources, error) {
+	return m.usageOf(ctx, "/apis/metrics.k8s.io/v1beta1/nodes", "", false)
+}
+
+func (m *MetricsObserver) usageOf(ctx context.Context, path, selector string, containers bool) (map[string]Resources, error) {
+	data, err := m.raw(ctx, path, selector)
+	if err != nil {
+		return nil, err
+	}
+	var l metricsList
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := map[string]Resources{}
+	for _, it := range l.Items {
+		usages := []map[string]string{it.Usage}
+		if containers {
+			usages = usages[:0]
+			for _, c := range it.Containers {
+				usages = append(usages, c.Usage)
+			}
+		}
+		var r Resources
+		for _, u := range usages {
+			if q, err := resource.ParseQuantity(u["cpu"]); err == nil {
+				r.CPUMilli += q.AsApproximateFloat64() * 1000
+			}
+			if q, err := resource.ParseQuantity(u["memory"]); err == nil {
+				r.MemoryMiB += float64(q.Value()) / (1 << 20)
+			}
+		}
+		out[it.Metadata.Name] = r
+	}
+	return out, nil
+}
+
+// scrapeApp reads every target pod's request counter.
+func (m *MetricsObserver) scrapeApp(ctx context.Context, now time.Time) (*AppSample, error) {
+	pods, err := m.Client.CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: m.Selector})
+	if err != nil {
+		return nil, err
+	}
+	s := &AppSample{At: now, Requests: map[string]float64{}, Errors: map[string]float64{}}
+	var firstErr error
+	for _, p := range pods.Items {
+		if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		data, err := m.scrape(ctx, p.Name)
+		if err == nil {
+			var total, errs float64
+			total, errs, err = RequestCounts(data, m.App.RequestsMetric, m.App.CodeLabel)
+			if err == nil || errors.Is(err, ErrNoMetric) {
+				// a pod that served nothing yet has no series: zero
+				s.Requests[p.Name], s.Errors[p.Name] = total, errs
+				if err == nil {
+					m.mu.Lock()
+					m.counted = true
+					m.mu.Unlock()
+				}
+				continue
+			}
+		}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("pod %s: %w", p.Name, err)
+		}
+	}
+	return s, firstErr
+}
+
+// ErrNoMetric: the endpoint does not expose the counter (yet: a counter
+// with labels appears with the first request a pod serves).
+var ErrNoMetric = errors.New("no")
+
+// RequestCounts sums a request counter in Prometheus text format: every
+// request, and those whose code label is 5xx.
+func RequestCounts(text []byte, metric, codeLabel string) (total, failed float64, err error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return 0, 0, fmt.Errorf("metrics: %w", err)
+	}
+	f, ok := families[metric]
+	if !ok {
+		return 0, 0, fmt.Errorf("metrics: %w %s among %d families", ErrNoMetric, metric, len(families))
+	}
+	if f.GetType() != dto.MetricType_COUNTER {
+		return 0, 0, fmt.Errorf("metrics: %s is a %s, not a counter", metric, strings.ToLower(f.GetType().String()))
+	}
+	for _, mt := range f.GetMetric() {
+		v := mt.GetCounter().GetValue()
+		total += v
+		for _, l := range mt.GetLabel() {
+			if l.GetName() == codeLabel && strings.HasPrefix(l.GetValue(), "5") {
+				failed += v
+			}
+		}
+	}
+	return total, failed, nil
+}
+
+// Samples returns what was sampled so far, and the first problem of each
+// source that did not answer.
+func (m *MetricsObserver) Samples() ([]Usage, []AppSample, map[string]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	problems := maps.Clone(m.problems)
+	if len(m.app) > 0 && !m.counted {
+		// every endpoint answered, none with the counter: a wrong name
+		// rather than pods that served nothing
+		if problems == nil {
+			problems = map[string]string{}
+		}
+		problems["app metrics"] = fmt.Sprintf("no pod exposes %s (--app-requests-metric)", m.App.RequestsMetric)
+		return slices.Clone(m.usage), nil, problems
+	}
+	return slices.Clone(m.usage), slices.Clone(m.app), problems
+}
+
+// PodShare is how many requests one pod counted over a run.
+type PodShare struct {
+	Pod              string
+	Requests, Errors float64
+}
+
+// Shares adds up, pod by pod, the requests the pods counted between the
+// first and the last scrape. A counter that went down was reset by a
+// restart: what it shows after is counted from zero. A pod first seen
+// after the first scrape counts from zero too (it started during the run).
+func Shares(samples []AppSample) []PodShare {
+	if len(samples) < 2 {
+		return nil
+	}
+	last := map[string][2]float64{}
+	sum := map[string][2]float64{}
+	for i, s := range samples {
+		for pod, req := range s.Requests {
+			cur := [2]float64{req, s.Errors[pod]}
+			prev, seen := last[pod]
+			last[pod] = cur
+			if i == 0 {
+				continue
+			}
+			if !seen {
+				prev = [2]float64{}
+			}
+			d := sum[pod]
+			if cur[0] < prev[0] {
+				// the pod restarted: its counters start again from zero
+				prev = [2]float64{}
+			}
+			d[0] += cur[0] - prev[0]
+			d[1] += max(cur[1]-prev[1], 0)
+			sum[pod] = d
+		}
+	}
+	out := make([]PodShare, 0, len(sum))
+	for pod, d := range sum {
+		out = append(out, PodShare{Pod: pod, Requests: d[0], Errors: d[1]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pod < out[j].Pod })
+	return out
+}

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/chaosgate/chaosgate/reports"
+)
+
+const sampleMetrics = `# HELP sampleapp_http_requests_total HTTP requests by handler and status code.
+# TYPE sampleapp_http_requests_total counter
+sampleapp_http_requests_total{code="200",handler="root"} 1200
+sampleapp_http_requests_total{code="503",handler="root"} 7
+sampleapp_http_requests_total{code="200",handler="work"} 30
+# TYPE sampleapp_build_info gauge
+sampleapp_build_info{version="v1"} 1
+`
+
+func TestRequestCounts(t *testing.T) {
+	total, failed, err := RequestCounts([]byte(sampleMetrics), "sampleapp_http_requests_total", "code")
+	if err != nil || total != 1237 || failed != 7 {
+		t.Fatalf("total %v, failed %v, err %v", total, failed, err)
+	}
+	for want, c := range map[string]struct{ text, metric string }{
+		"no http_requests_total": {sampleMetrics, "http_requests_total"},
+		"is a gauge":             {sampleMetrics, "sampleapp_build_info"},
+		"metrics:":               {"this is { not metrics", "x"},
+	} {
+		if _, _, err := RequestCounts([]byte(c.text), c.metric, "code"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v", want, err)
+		}
+	}
+}
+
+func TestSharesCountRestartsAndNewPods(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	samples := []AppSample{
+		{At: t0, Requests: map[string]float64{"a": 100, "b": 50}, Errors: map[string]float64{}},
+		{At: t0.Add(2 * time.Second), Requests: map[string]float64{"a": 300, "b": 250}, Errors: map[string]float64{"b": 5}},
+		// b restarted (its counter starts again); c is new
+		{At: t0.Add(4 * time.Second), Requests: map[string]float64{"a": 500, "b": 40, "c": 160}, Errors: map[string]float64{"b": 5}},
+	}
+	got := Shares(samples)
+	want := []PodShare{{"a", 400, 0}, {"b", 240, 10}, {"c", 160, 0}}
+	if len(got) != len(want) {
+		t.Fatalf("shares %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("share %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if Shares(samples[:1]) != nil {
+		t.Fatal("one scrape counts nothing")
+	}
+	// the report: shares of all counted, rates per pod between scrapes
+	sc := &reports.Scenario{}
+	fillMetrics(sc, &Observation{Origin: t0, App: samples})
+	if len(sc.PodTraffic) != 3 || sc.PodTraffic[0].Share != 0.5 || sc.PodTraffic[2].Share != 0.2 {
+		t.Fatalf("traffic %+v", sc.PodTraffic)
+	}
+	var rateA []float64
+	for _, r := range sc.PodRates {
+		if r.Pod == "a" {
+			rateA = append(rateA, r.RPS)
+		}
+	}
+	if len(rateA) != 2 || rateA[0] != 100 || rateA[1] != 100 {
+		t.Fatalf("pod a rates %v from %+v", rateA, sc.PodRates)
+	}
+}
+
+func TestMetricsObserverSamplesTheAPIAndThePods(t *testing.T) {
+	running := func(name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: map[string]string{"app": "web"}},
+			Status: corev1.PodStatus{PodIP: "10.244.1.2"}}
+	}
+	cs := fake.NewClientset(running("web-1"), running("web-2"))
+	var paths []string
+	m := &MetricsObserver{Client: cs, Namespace: "shop", Selector: "app=web", Interval: 50 * time.Millisecond,
+		App: AppMetrics{Port: "8080", Path: "/metrics", RequestsMetric: "sampleapp_http_requests_total", CodeLabel: "code"},
+		raw: func(_ context.Context, path, selector string) ([]byte, error) {
+			paths = append(paths, path+"?"+selector)
+			if strings.HasSuffix(path, "/nodes") {
+				return []byte(`{"items":[{"metadata":{"name":"w1"},"usage":{"cpu":"250m","memory":"1Gi"}}]}`), nil
+			}
+			return []byte(`{"items":[{"metadata":{"name":"web-1"},"containers":[{"usage":{"cpu":"12500000n","memory":"20Mi"}},{"usage":{"cpu":"5m","memory":"4Mi"}}]}]}`), nil
+		},
+		scrape: func(_ context.Context, pod string) ([]byte, error) {
+			if pod == "web-2" {
+				return nil, errors.New("connection refused")
+			}
+			return []byte(sampleMetrics), nil
+		},
+	}
+	m.sample(context.Background())
+	usage, app, problems := m.Samples()
+	if len(usage) != 1 || usage[0].Pods["web-1"] != (Resources{CPUMilli: 17.5, MemoryMiB: 24}) || usage[0].Nodes["w1"].MemoryMiB != 1024 {
+		t.Fatalf("usage %+v", usage)
+	}
+	if paths[0] != "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods?app=web" {
+		t.Fatalf("paths %v", paths)
+	}
+	// the pod that answered counts; the one that did not is noted once
+	if len(app) != 1 || app[0].Requests["web-1"] != 1237 || len(app[0].Requests) != 1 {
+		t.Fatalf("app %+v", app)
+	}
+	if !strings.Contains(problems["app metrics"], "web-2: connection refused") {
+		t.Fatalf("problems %v", problems)
+	}
+	// a pod that served nothing yet has no series: it counts zero; an
+	// endpoint on which no pod ever shows the counter names it
+	m.App.RequestsMetric = "http_requests_total"
+	m.app, m.problems, m.counted = nil, nil, false
+	m.sample(context.Background())
+	if _, app, problems := m.Samples(); app != nil || !strings.Contains(problems["app metrics"], "no pod exposes http_requests_total") {
+		t.Fatalf("app %v, problems %v", app, problems)
+	}
+	// without an app endpoint, only the API is sampled; a failing API is
+	// noted, never fatal
+	m2 := &MetricsObserver{Client: cs, Namespace: "shop", Selector: "app=web", Interval: 50 * time.Millisecond,
+		raw: func(context.Context, string, string) ([]byte, error) {
+			return nil, errors.New("the server could not find the requested resource")
+		}}
+	m2.sample(context.Background())
+	usage, app, problems = m2.Samples()
+	if len(usage) != 0 || len(app) != 0 || !strings.Contains(problems["metrics API (pods)"], "could not find") {
+		t.Fatalf("usage %v app %v problems %v", usage, app, problems)
+	}
+}
