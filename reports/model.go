@@ -95,6 +95,10 @@ type Scenario struct {
 	// over time.
 	PodTraffic []PodTraffic   `json:"podTraffic,omitempty"`
 	PodRates   []PodRatePoint `json:"podRates,omitempty"`
+	// HPA is every state of the target's HorizontalPodAutoscalers, at each
+	// change; HPAEvents their events during the run.
+	HPA       []HPAPoint `json:"hpa,omitempty"`
+	HPAEvents []HPAEvent `json:"hpaEvents,omitempty"`
 	// MetricsProblems names metric sources that did not answer, and why.
 	MetricsProblems map[string]string `json:"metricsProblems,omitempty"`
 	Checks          []Check           `json:"checks"`
@@ -116,6 +120,27 @@ type UsagePoint struct {
 	NodesCPUMilli map[string]float64 `json:"nodesCpuMilli,omitempty"`
 }
 
+// HPAPoint is an autoscaler's state from T (seconds from load start) on.
+type HPAPoint struct {
+	T          float64           `json:"t"`
+	Name       string            `json:"name"`
+	Min        int32             `json:"min"`
+	Max        int32             `json:"max"`
+	Current    int32             `json:"current"`
+	Desired    int32             `json:"desired"`
+	Metrics    []string          `json:"metrics,omitempty"`
+	Conditions map[string]string `json:"conditions,omitempty"`
+}
+
+// HPAEvent is an event an autoscaler recorded.
+type HPAEvent struct {
+	T       float64 `json:"t"`
+	Name    string  `json:"name"`
+	Type    string  `json:"type"`
+	Reason  string  `json:"reason"`
+	Message string  `json:"message"`
+}
+
 // PodTraffic is one pod's own count of the requests it served during the
 // run, and its share of all the pods counted.
 type PodTraffic struct {
@@ -123,6 +148,9 @@ type PodTraffic struct {
 	Requests float64 `json:"requests"`
 	Errors   float64 `json:"errors"`
 	Share    float64 `json:"share"`
+	// P99MS is the p99 latency by the pod's own histogram (estimated
+	// within its buckets); absent without one.
+	P99MS *float64 `json:"p99Ms,omitempty"`
 }
 
 // PodRatePoint is one pod's request rate between two scrapes ending at T.

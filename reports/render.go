@@ -56,6 +56,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		fmt.Fprintf(&b, "\n**%s**: %d requests at %.0f/s (target %.0f/s), %d failed, availability %.3f%%, p50 %.1fms, p99 %.1fms, longest failure %.2fs; %d fault(s), %d failed interval(s).\n",
 			mdEscape(s.Name), t.Total, t.AchievedRate, t.TargetRate, t.Failed, t.Availability*100, t.LatencyMS.P50, t.LatencyMS.P99,
 			t.LongestFailure.DurationSeconds, len(s.Faults), len(t.FailedIntervals))
+		for _, line := range AutoscalerSummary(s.HPA) {
+			fmt.Fprintf(&b, "%s\n", mdEscape(line))
+		}
 		if len(s.PodTraffic) > 0 {
 			fmt.Fprintf(&b, "Requests counted by the pods themselves: %s.\n", mdEscape(TrafficSpread(s.PodTraffic)))
 		}
@@ -136,7 +139,11 @@ func TrafficSpread(t []PodTraffic) string {
 	lo, hi := math.Inf(1), 0.0
 	var errs float64
 	for _, p := range t {
-		parts = append(parts, fmt.Sprintf("%s %.1f%%", p.Pod, p.Share*100))
+		part := fmt.Sprintf("%s %.1f%%", p.Pod, p.Share*100)
+		if p.P99MS != nil {
+			part += fmt.Sprintf(" (p99 %.0f ms)", *p.P99MS)
+		}
+		parts = append(parts, part)
 		lo, hi = math.Min(lo, p.Requests), math.Max(hi, p.Requests)
 		errs += p.Errors
 	}
@@ -146,6 +153,42 @@ func TrafficSpread(t []PodTraffic) string {
 	}
 	if errs > 0 {
 		out += fmt.Sprintf("; %.0f answered 5xx", errs)
+	}
+	return out
+}
+
+// AutoscalerSummary says, per autoscaler, how its desired replicas moved
+// and which conditions turned False during the run.
+func AutoscalerSummary(points []HPAPoint) []string {
+	var names []string
+	desired := map[string][]string{}
+	bounds := map[string]HPAPoint{}
+	falses := map[string][]string{}
+	for _, p := range points {
+		if _, ok := bounds[p.Name]; !ok {
+			names = append(names, p.Name)
+		}
+		bounds[p.Name] = p
+		d := fmt.Sprint(p.Desired)
+		if l := desired[p.Name]; len(l) == 0 || l[len(l)-1] != d {
+			desired[p.Name] = append(l, d)
+		}
+		for _, c := range []string{"AbleToScale", "ScalingActive"} {
+			if v, ok := p.Conditions[c]; ok && strings.HasPrefix(v, "False") {
+				msg := fmt.Sprintf("%s at %.0fs: %s", c, p.T, v)
+				if l := falses[p.Name]; len(l) == 0 || !strings.HasPrefix(l[len(l)-1], c) {
+					falses[p.Name] = append(l, msg)
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		line := fmt.Sprintf("Autoscaler %s: desired replicas %s (min %d, max %d).", n, strings.Join(desired[n], " → "), bounds[n].Min, bounds[n].Max)
+		if f := falses[n]; len(f) > 0 {
+			line += " " + strings.Join(f, "; ") + "."
+		}
+		out = append(out, line)
 	}
 	return out
 }

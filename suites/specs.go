@@ -375,7 +375,8 @@ func (g *gate) connect(ctx context.Context) (*clusters.Cluster, error) {
 func (g *gate) appMetrics() engine.AppMetrics {
 	a := g.o.AppMetrics
 	if a.Path == "" && g.w.UsesImage(workload.SampleImage) {
-		a = engine.AppMetrics{Path: "/metrics", RequestsMetric: "sampleapp_http_requests_total", CodeLabel: "code"}
+		a = engine.AppMetrics{Path: "/metrics", RequestsMetric: "sampleapp_http_requests_total", CodeLabel: "code",
+			LatencyMetric: "sampleapp_http_request_duration_seconds"}
 	}
 	if a.Path == "" {
 		return a
@@ -388,6 +389,9 @@ func (g *gate) appMetrics() engine.AppMetrics {
 	}
 	if a.CodeLabel == "" {
 		a.CodeLabel = "code"
+	}
+	if a.LatencyMetric == "" {
+		a.LatencyMetric = "http_request_duration_seconds"
 	}
 	return a
 }

@@ -41,6 +41,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&appMetrics.Port, "app-metrics-port", "", "port of --app-metrics-path (default: the container port the target Service sends to)")
 	fs.StringVar(&appMetrics.RequestsMetric, "app-requests-metric", "", "counter of the requests each pod served (default: http_requests_total; sampleapp_http_requests_total for the sample app)")
 	fs.StringVar(&appMetrics.CodeLabel, "app-code-label", "", "label of --app-requests-metric holding the HTTP status (default: code)")
+	fs.StringVar(&appMetrics.LatencyMetric, "app-latency-metric", "", "histogram of request durations in seconds, for each pod's own p99 (default: http_request_duration_seconds)")
 	namespace := fs.String("namespace", "chaosgate", "namespace the workload is deployed into (deleted and recreated for a clean slate; chaosgate refuses a namespace it did not create)")
 	suiteList := fs.String("suites", "all", "comma-separated suites to run: "+strings.Join(suites.Names(), ", "))
 	labelFilter := fs.String("label-filter", "", "Ginkgo label filter selecting suites and checks (ANDed with --suites), e.g. '!check:latency-p99'")

@@ -212,6 +212,15 @@ func deleteNamespaces(ctx context.Context, prefix string) {
 	}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 }
 
+// startDeleteNamespace deletes a namespace without waiting for it to go.
+func startDeleteNamespace(ctx context.Context, name string) {
+	c, err := clusters.Connect(clusters.DefaultName, "")
+	Expect(err).NotTo(HaveOccurred())
+	if err := c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); !apierrors.IsNotFound(err) {
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
+
 // interruptAfter sends SIGINT after d.
 func interruptAfter(d time.Duration) func(context.Context, *os.Process) {
 	return func(_ context.Context, p *os.Process) {
@@ -526,6 +535,9 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 						o.hook = &when{marker: c.hook.marker, do: flipCrashSwitch(ns)}
 					}
 					r := run(ctx, o, append([]string{"run", "--namespace", ns}, c.args...)...)
+					// its NodePort goes at once: the range holds 20, fewer
+					// than the controls
+					startDeleteNamespace(ctx, ns)
 					mu.Lock()
 					results[c.name] = r
 					mu.Unlock()

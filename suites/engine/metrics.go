@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -33,6 +34,9 @@ type AppMetrics struct {
 	// CodeLabel holding the HTTP status.
 	RequestsMetric string
 	CodeLabel      string
+	// LatencyMetric is a histogram of request durations in seconds; the
+	// pods' own latency is estimated from it (optional).
+	LatencyMetric string
 }
 
 // Usage is one sample of the metrics API: CPU and memory of each target
@@ -54,6 +58,9 @@ type AppSample struct {
 	At time.Time
 	// Requests and Errors (5xx) each pod counted since it started, by pod.
 	Requests, Errors map[string]float64
+	// Buckets is each pod's latency histogram: cumulative counts by upper
+	// bound in seconds (+Inf included), summed over its series.
+	Buckets map[string]map[float64]float64
 }
 
 // MetricsObserver samples the metrics API and the target's pods' own
@@ -218,7 +225,7 @@ func (m *MetricsObserver) scrapeApp(ctx context.Context, now time.Time) (*AppSam
 	if err != nil {
 		return nil, err
 	}
-	s := &AppSample{At: now, Requests: map[string]float64{}, Errors: map[string]float64{}}
+	s := &AppSample{At: now, Requests: map[string]float64{}, Errors: map[string]float64{}, Buckets: map[string]map[float64]float64{}}
 	var firstErr error
 	for _, p := range pods.Items {
 		if p.Status.PodIP == "" || p.DeletionTimestamp != nil {
@@ -231,6 +238,11 @@ func (m *MetricsObserver) scrapeApp(ctx context.Context, now time.Time) (*AppSam
 			if err == nil || errors.Is(err, ErrNoMetric) {
 				// a pod that served nothing yet has no series: zero
 				s.Requests[p.Name], s.Errors[p.Name] = total, errs
+				if m.App.LatencyMetric != "" {
+					if b, err := Buckets(data, m.App.LatencyMetric); err == nil {
+						s.Buckets[p.Name] = b
+					}
+				}
 				if err == nil {
 					m.mu.Lock()
 					m.counted = true
@@ -277,6 +289,67 @@ func RequestCounts(text []byte, metric, codeLabel string) (total, failed float64
 	return total, failed, nil
 }
 
+// Buckets reads a histogram in Prometheus text format: cumulative counts
+// by upper bound, summed over its series.
+func Buckets(text []byte, metric string) (map[float64]float64, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	f, ok := families[metric]
+	if !ok {
+		return nil, fmt.Errorf("metrics: %w %s", ErrNoMetric, metric)
+	}
+	if f.GetType() != dto.MetricType_HISTOGRAM {
+		return nil, fmt.Errorf("metrics: %s is a %s, not a histogram", metric, strings.ToLower(f.GetType().String()))
+	}
+	out := map[float64]float64{}
+	for _, mt := range f.GetMetric() {
+		h := mt.GetHistogram()
+		inf := false
+		for _, b := range h.GetBucket() {
+			out[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			inf = inf || math.IsInf(b.GetUpperBound(), 1)
+		}
+		if !inf {
+			// the +Inf bucket is the sample count
+			out[math.Inf(1)] += float64(h.GetSampleCount())
+		}
+	}
+	return out, nil
+}
+
+// Quantile estimates the q-quantile of a cumulative histogram the way
+// Prometheus' histogram_quantile does: linearly within the bucket it falls
+// in; in the +Inf bucket, the highest finite bound. NaN when empty.
+func Quantile(q float64, buckets map[float64]float64) float64 {
+	bounds := slices.Sorted(maps.Keys(buckets))
+	if len(bounds) == 0 {
+		return math.NaN()
+	}
+	total := buckets[bounds[len(bounds)-1]]
+	if total <= 0 {
+		return math.NaN()
+	}
+	rank := q * total
+	prevBound, prevCount := 0.0, 0.0
+	for _, b := range bounds {
+		c := buckets[b]
+		if c >= rank {
+			if math.IsInf(b, 1) {
+				return prevBound
+			}
+			if c == prevCount {
+				return b
+			}
+			return prevBound + (b-prevBound)*(rank-prevCount)/(c-prevCount)
+		}
+		prevBound, prevCount = b, c
+	}
+	return prevBound
+}
+
 // Samples returns what was sampled so far, and the first problem of each
 // source that did not answer.
 func (m *MetricsObserver) Samples() ([]Usage, []AppSample, map[string]string) {
@@ -295,46 +368,60 @@ func (m *MetricsObserver) Samples() ([]Usage, []AppSample, map[string]string) {
 	return slices.Clone(m.usage), slices.Clone(m.app), problems
 }
 
-// PodShare is how many requests one pod counted over a run.
+// PodShare is how many requests one pod counted over a run, and the p99
+// of their latency by its own histogram (-1 without one).
 type PodShare struct {
 	Pod              string
 	Requests, Errors float64
+	P99              time.Duration
 }
 
 // Shares adds up, pod by pod, the requests the pods counted between the
 // first and the last scrape. A counter that went down was reset by a
 // restart: what it shows after is counted from zero. A pod first seen
 // after the first scrape counts from zero too (it started during the run).
+// Latency histograms are added up the same way.
 func Shares(samples []AppSample) []PodShare {
 	if len(samples) < 2 {
 		return nil
 	}
-	last := map[string][2]float64{}
-	sum := map[string][2]float64{}
+	type counts struct {
+		req, errs float64
+		buckets   map[float64]float64
+	}
+	last := map[string]counts{}
+	sum := map[string]*counts{}
 	for i, s := range samples {
 		for pod, req := range s.Requests {
-			cur := [2]float64{req, s.Errors[pod]}
+			cur := counts{req, s.Errors[pod], s.Buckets[pod]}
 			prev, seen := last[pod]
 			last[pod] = cur
 			if i == 0 {
 				continue
 			}
-			if !seen {
-				prev = [2]float64{}
+			if !seen || cur.req < prev.req {
+				// new, or restarted: its counters start from zero
+				prev = counts{}
 			}
 			d := sum[pod]
-			if cur[0] < prev[0] {
-				// the pod restarted: its counters start again from zero
-				prev = [2]float64{}
+			if d == nil {
+				d = &counts{buckets: map[float64]float64{}}
+				sum[pod] = d
 			}
-			d[0] += cur[0] - prev[0]
-			d[1] += max(cur[1]-prev[1], 0)
-			sum[pod] = d
+			d.req += cur.req - prev.req
+			d.errs += max(cur.errs-prev.errs, 0)
+			for b, c := range cur.buckets {
+				d.buckets[b] += max(c-prev.buckets[b], 0)
+			}
 		}
 	}
 	out := make([]PodShare, 0, len(sum))
 	for pod, d := range sum {
-		out = append(out, PodShare{Pod: pod, Requests: d[0], Errors: d[1]})
+		p99 := time.Duration(-1)
+		if q := Quantile(0.99, d.buckets); !math.IsNaN(q) {
+			p99 = time.Duration(q * float64(time.Second))
+		}
+		out = append(out, PodShare{Pod: pod, Requests: d.req, Errors: d.errs, P99: p99})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Pod < out[j].Pod })
 	return out

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestSharesCountRestartsAndNewPods(t *testing.T) {
 		{At: t0.Add(4 * time.Second), Requests: map[string]float64{"a": 500, "b": 40, "c": 160}, Errors: map[string]float64{"b": 5}},
 	}
 	got := Shares(samples)
-	want := []PodShare{{"a", 400, 0}, {"b", 240, 10}, {"c", 160, 0}}
+	want := []PodShare{{"a", 400, 0, -1}, {"b", 240, 10, -1}, {"c", 160, 0, -1}}
 	if len(got) != len(want) {
 		t.Fatalf("shares %+v", got)
 	}
@@ -133,5 +134,56 @@ func TestMetricsObserverSamplesTheAPIAndThePods(t *testing.T) {
 	usage, app, problems = m2.Samples()
 	if len(usage) != 0 || len(app) != 0 || !strings.Contains(problems["metrics API (pods)"], "could not find") {
 		t.Fatalf("usage %v app %v problems %v", usage, app, problems)
+	}
+}
+
+const latencyMetrics = `# TYPE d histogram
+d_bucket{handler="root",le="0.01"} 90
+d_bucket{handler="root",le="0.1"} 99
+d_bucket{handler="root",le="1"} 100
+d_bucket{handler="root",le="+Inf"} 100
+d_sum{handler="root"} 2
+d_count{handler="root"} 100
+d_bucket{handler="work",le="0.01"} 0
+d_bucket{handler="work",le="0.1"} 0
+d_bucket{handler="work",le="1"} 100
+d_bucket{handler="work",le="+Inf"} 100
+d_sum{handler="work"} 50
+d_count{handler="work"} 100
+`
+
+func TestLatencyFromThePodsOwnHistogram(t *testing.T) {
+	b, err := Buckets([]byte(latencyMetrics), "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0.01] != 90 || b[0.1] != 99 || b[1] != 200 || b[math.Inf(1)] != 200 {
+		t.Fatalf("buckets %v", b)
+	}
+	// p50 of 200: rank 100 falls in (0.1, 1], 1 of 101 into it
+	if q := Quantile(0.5, b); math.Abs(q-(0.1+0.9*1/101)) > 1e-9 {
+		t.Fatalf("p50 %v", q)
+	}
+	if q := Quantile(0.25, b); math.Abs(q-0.01*50/90) > 1e-9 {
+		t.Fatalf("p25 %v", q)
+	}
+	if !math.IsNaN(Quantile(0.99, nil)) || !math.IsNaN(Quantile(0.99, map[float64]float64{math.Inf(1): 0})) {
+		t.Fatal("an empty histogram has no quantile")
+	}
+	// in +Inf: the highest finite bound
+	if q := Quantile(0.99, map[float64]float64{0.5: 1, math.Inf(1): 100}); q != 0.5 {
+		t.Fatalf("p99 in +Inf: %v", q)
+	}
+	if _, err := Buckets([]byte(sampleMetrics), "sampleapp_http_requests_total"); err == nil || !strings.Contains(err.Error(), "not a histogram") {
+		t.Fatalf("counter as histogram: %v", err)
+	}
+	// across scrapes: the requests between the first and the last
+	t0 := time.Unix(0, 0)
+	shares := Shares([]AppSample{
+		{At: t0, Requests: map[string]float64{"a": 100}, Buckets: map[string]map[float64]float64{"a": {0.01: 100, 1: 100, math.Inf(1): 100}}},
+		{At: t0.Add(time.Second), Requests: map[string]float64{"a": 200}, Buckets: map[string]map[float64]float64{"a": {0.01: 100, 1: 200, math.Inf(1): 200}}},
+	})
+	if len(shares) != 1 || shares[0].Requests != 100 || shares[0].P99 < 900*time.Millisecond || shares[0].P99 > time.Second {
+		t.Fatalf("shares %+v", shares)
 	}
 }

@@ -35,6 +35,10 @@ type Observation struct {
 	Usage           []Usage
 	App             []AppSample
 	MetricsProblems map[string]string
+	// HPA is every state of the target's autoscalers; HPAEvents their
+	// events (read once, when the run is judged).
+	HPA       []HPAState
+	HPAEvents []HPAEvent
 }
 
 // Victims are the pods a fault took away: the pods it hit, and the pods
@@ -238,6 +242,10 @@ func fillMetrics(sc *reports.Scenario, obs *Observation) {
 	}
 	for _, s := range shares {
 		t := reports.PodTraffic{Pod: s.Pod, Requests: s.Requests, Errors: s.Errors}
+		if s.P99 >= 0 {
+			v := round(float64(s.P99)/float64(time.Millisecond), 1)
+			t.P99MS = &v
+		}
 		if all > 0 {
 			t.Share = round(s.Requests/all, 4)
 		}
@@ -263,4 +271,12 @@ func fillMetrics(sc *reports.Scenario, obs *Observation) {
 		}
 	}
 	sc.MetricsProblems = obs.MetricsProblems
+	sc.HPA, sc.HPAEvents = nil, nil
+	for _, h := range obs.HPA {
+		sc.HPA = append(sc.HPA, reports.HPAPoint{T: offset(obs.Origin, h.At), Name: h.Name, Min: h.Min, Max: h.Max,
+			Current: h.Current, Desired: h.Desired, Metrics: h.Metrics, Conditions: h.Conditions})
+	}
+	for _, e := range obs.HPAEvents {
+		sc.HPAEvents = append(sc.HPAEvents, reports.HPAEvent{T: offset(obs.Origin, e.At), Name: e.Name, Type: e.Type, Reason: e.Reason, Message: e.Message})
+	}
 }

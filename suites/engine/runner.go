@@ -106,6 +106,7 @@ type run struct {
 	pods      *PodObserver
 	nodes     *NodeObserver
 	metrics   *MetricsObserver
+	hpa       *HPAObserver
 	endpoints *EndpointObserver // nil without a Service
 	rec       *load.Recorder
 	// origin is the start of the load; every offset counts from it.
@@ -153,6 +154,8 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	}
 	r.metrics = &MetricsObserver{Client: env.Client, Namespace: env.Target.Namespace, Selector: env.Target.Selector, App: env.Target.App}
 	r.metrics.Start(octx)
+	r.hpa = &HPAObserver{Client: env.Client, Namespace: env.Target.Namespace, Deployment: env.Target.Deployment}
+	r.hpa.Start(octx)
 	if serving, desired := r.pods.Now(); desired == 0 || serving < desired {
 		return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve", env.Target.Namespace, env.Target.Deployment, serving, desired)
 	}
@@ -380,6 +383,11 @@ func (r *run) finish(out *Outcome, judge bool) {
 		return
 	}
 	obs := r.observe()
+	ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if evs, err := r.hpa.Events(ectx); err == nil {
+		obs.HPAEvents = evs
+	}
 	out.Observation = obs
 	fillReport(r.rep, obs)
 	if judge {
@@ -412,6 +420,13 @@ func (r *run) observe() *Observation {
 	}
 	obs.Recoveries = recoveries(obs.Pods, obs.Faults)
 	obs.Usage, obs.App, obs.MetricsProblems = r.metrics.Samples()
+	var err error
+	if obs.HPA, err = r.hpa.States(); err != nil {
+		if obs.MetricsProblems == nil {
+			obs.MetricsProblems = map[string]string{}
+		}
+		obs.MetricsProblems["autoscalers"] = err.Error()
+	}
 	return obs
 }
 
