@@ -43,6 +43,9 @@ type Options struct {
 	// SpreadSources opens connections from the addresses of SpreadNetwork
 	// instead of one source address (IPv4 loopback targets only).
 	SpreadSources bool
+	// Phases, when set, is the load's profile (a baseline, a step up, a
+	// hold, a step down...): Rate, RampTo and Duration then come from it.
+	Phases []Phase
 	// InCluster is set by the load agent, which runs in a pod: the target
 	// must then be a Kubernetes Service's DNS name (NAME.NAMESPACE.svc or
 	// NAME.NAMESPACE.svc.DOMAIN), so the traffic stays inside the cluster.
@@ -62,7 +65,21 @@ const MaxInFlight = 200_000
 var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
 
 // PeakRate is the highest rate the schedule reaches.
-func (o Options) PeakRate() int { return max(o.Rate, o.RampTo) }
+func (o Options) PeakRate() int {
+	if len(o.Phases) > 0 {
+		return PhasePacer{o.Phases}.Peak()
+	}
+	return max(o.Rate, o.RampTo)
+}
+
+// withPhases fills Rate and Duration in from the phases, when there are.
+func (o Options) withPhases() Options {
+	if len(o.Phases) > 0 {
+		_, o.Duration = PhasePacer{o.Phases}.Total()
+		o.Rate, o.RampTo = max(o.PeakRate(), 1), 0
+	}
+	return o
+}
 
 func (o Options) timeout() time.Duration {
 	if o.Timeout == 0 {
@@ -79,6 +96,10 @@ func (o Options) Workers() uint64 {
 
 // Validate checks the options before any request is sent.
 func (o Options) Validate() error {
+	if err := ValidatePhases(o.Phases); err != nil {
+		return err
+	}
+	o = o.withPhases()
 	u, err := url.Parse(o.Target)
 	if err != nil {
 		return fmt.Errorf("target %q: %w", o.Target, err)
@@ -139,6 +160,9 @@ func IsServiceName(host string) bool {
 
 // Pacer returns the vegeta pacer for the options.
 func (o Options) Pacer() vegeta.Pacer {
+	if len(o.Phases) > 0 {
+		return PhasePacer{o.Phases}
+	}
 	start := vegeta.ConstantPacer{Freq: o.Rate, Per: time.Second}
 	if o.RampTo > 0 && o.RampTo != o.Rate {
 		return vegeta.LinearPacer{StartAt: start, Slope: float64(o.RampTo-o.Rate) / o.Duration.Seconds()}
@@ -148,6 +172,10 @@ func (o Options) Pacer() vegeta.Pacer {
 
 // TargetRate returns the mean scheduled rate over the run.
 func (o Options) TargetRate() float64 {
+	if len(o.Phases) > 0 {
+		hits, d := PhasePacer{o.Phases}.Total()
+		return hits / d.Seconds()
+	}
 	if o.RampTo > 0 {
 		return float64(o.Rate+o.RampTo) / 2
 	}
@@ -184,6 +212,7 @@ func Run(ctx context.Context, o Options, rec *Recorder) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	o = o.withPhases()
 	o.Timeout = o.timeout()
 	method := o.Method
 	if method == "" {

@@ -80,10 +80,13 @@ type scenarioView struct {
 	Status, StatusClass   string
 	Error                 string
 	Summary               string
-	Budgets               []budgetView
-	Checks                []checkRow
-	Faults                []faultRow
-	TopErrors             []ErrorCount
+	// Inside is what the cluster itself showed: where the load came from,
+	// the autoscalers, how the pods' own counts spread.
+	Inside    []string
+	Budgets   []budgetView
+	Checks    []checkRow
+	Faults    []faultRow
+	TopErrors []ErrorCount
 	// What there is to chart: no load ran when a scenario failed early.
 	HasWindows, HasReplicas, HasNodes, HasUsage bool
 }
@@ -210,6 +213,13 @@ func scenarioViewOf(id string, s Scenario) scenarioView {
 		v.Summary = fmt.Sprintf("%d requests at %.0f/s (target %.0f/s), %d failed, availability %.3f%%, p50 %.1fms, p99 %.1fms, longest failure %.2fs; %d fault(s), %d failed interval(s).",
 			t.Total, t.AchievedRate, t.TargetRate, t.Failed, t.Availability*100, t.LatencyMS.P50, t.LatencyMS.P99,
 			t.LongestFailure.DurationSeconds, len(s.Faults), len(t.FailedIntervals))
+	}
+	if s.Load.Agents > 0 {
+		v.Inside = append(v.Inside, fmt.Sprintf("Load sent from %d agent pod(s) inside the cluster to %s.", s.Load.Agents, s.Load.Target))
+	}
+	v.Inside = append(v.Inside, AutoscalerSummary(s.HPA)...)
+	if len(s.PodTraffic) > 0 {
+		v.Inside = append(v.Inside, "Requests counted by the pods themselves: "+TrafficSpread(s.PodTraffic)+".")
 	}
 	for _, c := range s.Checks {
 		v.Checks = append(v.Checks, checkRowOf(c))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -154,6 +155,12 @@ func TestHTMLRendersEverySample(t *testing.T) {
 				want = append(want, `href="`+s.ResultsFile+`"`, `data-chart="traffic"`, `data-chart="latency"`, `data-chart="replicas"`, `data-chart="nodes"`)
 				for _, c := range s.Checks {
 					want = append(want, escapeHTML(c.Name), escapeHTML(c.Detail))
+				}
+				if len(s.PodTraffic) > 0 {
+					want = append(want, `data-chart="usage"`, escapeHTML("Requests counted by the pods themselves: "+TrafficSpread(s.PodTraffic)))
+				}
+				if s.Load.Agents > 0 {
+					want = append(want, fmt.Sprintf("Load sent from %d agent pod(s) inside the cluster", s.Load.Agents))
 				}
 			}
 			for _, w := range want {
