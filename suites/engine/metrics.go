@@ -232,14 +232,18 @@ func (m *MetricsObserver) scrapeApp(ctx context.Context, now time.Time) (*AppSam
 			continue
 		}
 		data, err := m.scrape(ctx, p.Name)
+		var ms Metrics
+		if err == nil {
+			ms, err = ParseMetrics(data)
+		}
 		if err == nil {
 			var total, errs float64
-			total, errs, err = RequestCounts(data, m.App.RequestsMetric, m.App.CodeLabel)
+			total, errs, err = ms.RequestCounts(m.App.RequestsMetric, m.App.CodeLabel)
 			if err == nil || errors.Is(err, ErrNoMetric) {
 				// a pod that served nothing yet has no series: zero
 				s.Requests[p.Name], s.Errors[p.Name] = total, errs
 				if m.App.LatencyMetric != "" {
-					if b, err := Buckets(data, m.App.LatencyMetric); err == nil {
+					if b, err := ms.Buckets(m.App.LatencyMetric); err == nil {
 						s.Buckets[p.Name] = b
 					}
 				}
@@ -262,20 +266,37 @@ func (m *MetricsObserver) scrapeApp(ctx context.Context, now time.Time) (*AppSam
 // with labels appears with the first request a pod serves).
 var ErrNoMetric = errors.New("no")
 
-// RequestCounts sums a request counter in Prometheus text format: every
-// request, and those whose code label is 5xx.
-func RequestCounts(text []byte, metric, codeLabel string) (total, failed float64, err error) {
+// Metrics are the families of one metrics endpoint's answer.
+type Metrics map[string]*dto.MetricFamily
+
+// ParseMetrics reads an answer in Prometheus text format.
+func ParseMetrics(text []byte) (Metrics, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := p.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
-		return 0, 0, fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	f, ok := families[metric]
+	return families, nil
+}
+
+// family returns the family named metric, which must be of type want.
+func (ms Metrics) family(metric string, want dto.MetricType) (*dto.MetricFamily, error) {
+	f, ok := ms[metric]
 	if !ok {
-		return 0, 0, fmt.Errorf("metrics: %w %s among %d families", ErrNoMetric, metric, len(families))
+		return nil, fmt.Errorf("metrics: %w %s among %d families", ErrNoMetric, metric, len(ms))
 	}
-	if f.GetType() != dto.MetricType_COUNTER {
-		return 0, 0, fmt.Errorf("metrics: %s is a %s, not a counter", metric, strings.ToLower(f.GetType().String()))
+	if f.GetType() != want {
+		return nil, fmt.Errorf("metrics: %s is a %s, not a %s", metric, strings.ToLower(f.GetType().String()), strings.ToLower(want.String()))
+	}
+	return f, nil
+}
+
+// RequestCounts sums a request counter: every request, and those whose
+// code label is 5xx.
+func (ms Metrics) RequestCounts(metric, codeLabel string) (total, failed float64, err error) {
+	f, err := ms.family(metric, dto.MetricType_COUNTER)
+	if err != nil {
+		return 0, 0, err
 	}
 	for _, mt := range f.GetMetric() {
 		v := mt.GetCounter().GetValue()
@@ -289,20 +310,12 @@ func RequestCounts(text []byte, metric, codeLabel string) (total, failed float64
 	return total, failed, nil
 }
 
-// Buckets reads a histogram in Prometheus text format: cumulative counts
-// by upper bound, summed over its series.
-func Buckets(text []byte, metric string) (map[float64]float64, error) {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(bytes.NewReader(text))
+// Buckets reads a histogram: cumulative counts by upper bound, summed over
+// its series.
+func (ms Metrics) Buckets(metric string) (map[float64]float64, error) {
+	f, err := ms.family(metric, dto.MetricType_HISTOGRAM)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	f, ok := families[metric]
-	if !ok {
-		return nil, fmt.Errorf("metrics: %w %s", ErrNoMetric, metric)
-	}
-	if f.GetType() != dto.MetricType_HISTOGRAM {
-		return nil, fmt.Errorf("metrics: %s is a %s, not a histogram", metric, strings.ToLower(f.GetType().String()))
+		return nil, err
 	}
 	out := map[float64]float64{}
 	for _, mt := range f.GetMetric() {

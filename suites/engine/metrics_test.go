@@ -25,18 +25,24 @@ sampleapp_build_info{version="v1"} 1
 `
 
 func TestRequestCounts(t *testing.T) {
-	total, failed, err := RequestCounts([]byte(sampleMetrics), "sampleapp_http_requests_total", "code")
+	ms, err := ParseMetrics([]byte(sampleMetrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, failed, err := ms.RequestCounts("sampleapp_http_requests_total", "code")
 	if err != nil || total != 1237 || failed != 7 {
 		t.Fatalf("total %v, failed %v, err %v", total, failed, err)
 	}
-	for want, c := range map[string]struct{ text, metric string }{
-		"no http_requests_total": {sampleMetrics, "http_requests_total"},
-		"is a gauge":             {sampleMetrics, "sampleapp_build_info"},
-		"metrics:":               {"this is { not metrics", "x"},
+	for want, metric := range map[string]string{
+		"no http_requests_total": "http_requests_total",
+		"is a gauge":             "sampleapp_build_info",
 	} {
-		if _, _, err := RequestCounts([]byte(c.text), c.metric, "code"); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := ms.RequestCounts(metric, "code"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err %v", want, err)
 		}
+	}
+	if _, err := ParseMetrics([]byte("this is { not metrics")); err == nil || !strings.Contains(err.Error(), "metrics:") {
+		t.Errorf("not metrics: err %v", err)
 	}
 }
 
@@ -153,7 +159,11 @@ d_count{handler="work"} 100
 `
 
 func TestLatencyFromThePodsOwnHistogram(t *testing.T) {
-	b, err := Buckets([]byte(latencyMetrics), "d")
+	ms, err := ParseMetrics([]byte(latencyMetrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ms.Buckets("d")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +184,11 @@ func TestLatencyFromThePodsOwnHistogram(t *testing.T) {
 	if q := Quantile(0.99, map[float64]float64{0.5: 1, math.Inf(1): 100}); q != 0.5 {
 		t.Fatalf("p99 in +Inf: %v", q)
 	}
-	if _, err := Buckets([]byte(sampleMetrics), "sampleapp_http_requests_total"); err == nil || !strings.Contains(err.Error(), "not a histogram") {
+	counters, err := ParseMetrics([]byte(sampleMetrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := counters.Buckets("sampleapp_http_requests_total"); err == nil || !strings.Contains(err.Error(), "not a histogram") {
 		t.Fatalf("counter as histogram: %v", err)
 	}
 	// across scrapes: the requests between the first and the last
