@@ -389,6 +389,16 @@ type PodShare struct {
 	P99              time.Duration
 }
 
+// served is what a pod counted between two scrapes: requests and 5xx. A
+// request counter that went down was reset by a restart: everything it
+// shows is new.
+func served(prevReq, prevErrs, curReq, curErrs float64) (req, errs float64) {
+	if curReq < prevReq {
+		prevReq, prevErrs = 0, 0
+	}
+	return curReq - prevReq, max(curErrs-prevErrs, 0)
+}
+
 // Shares adds up, pod by pod, the requests the pods counted between the
 // first and the last scrape. A counter that went down was reset by a
 // restart: what it shows after is counted from zero. A pod first seen
@@ -421,8 +431,9 @@ func Shares(samples []AppSample) []PodShare {
 				d = &counts{buckets: map[float64]float64{}}
 				sum[pod] = d
 			}
-			d.req += cur.req - prev.req
-			d.errs += max(cur.errs-prev.errs, 0)
+			req, errs := served(prev.req, prev.errs, cur.req, cur.errs)
+			d.req += req
+			d.errs += errs
 			for b, c := range cur.buckets {
 				d.buckets[b] += max(c-prev.buckets[b], 0)
 			}

@@ -262,12 +262,8 @@ func fillMetrics(sc *reports.Scenario, obs *Observation) {
 			if !seen {
 				continue
 			}
-			d, e := cur.Requests[pod]-before, cur.Errors[pod]-prev.Errors[pod]
-			if d < 0 {
-				// a restart reset the counter
-				d, e = cur.Requests[pod], cur.Errors[pod]
-			}
-			sc.PodRates = append(sc.PodRates, reports.PodRatePoint{T: offset(obs.Origin, cur.At), Pod: pod, RPS: round(d/dt, 2), ErrorsPerSec: round(max(e, 0)/dt, 2)})
+			d, e := served(before, prev.Errors[pod], cur.Requests[pod], cur.Errors[pod])
+			sc.PodRates = append(sc.PodRates, reports.PodRatePoint{T: offset(obs.Origin, cur.At), Pod: pod, RPS: round(d/dt, 2), ErrorsPerSec: round(e/dt, 2)})
 		}
 	}
 	sc.MetricsProblems = obs.MetricsProblems
