@@ -11,6 +11,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -75,18 +76,7 @@ func (h *HPAObserver) Start(ctx context.Context) {
 	}
 	h.started = time.Now()
 	h.last = map[string]HPAState{}
-	go func() {
-		t := time.NewTicker(h.Interval)
-		defer t.Stop()
-		for {
-			h.poll(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	go wait.NonSlidingUntilWithContext(ctx, h.poll, h.Interval)
 }
 
 func (h *HPAObserver) poll(ctx context.Context) {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -111,18 +112,7 @@ func (m *MetricsObserver) Start(ctx context.Context) {
 			return m.Client.CoreV1().Pods(m.Namespace).ProxyGet("http", pod, m.App.Port, m.App.Path, nil).DoRaw(ctx)
 		}
 	}
-	go func() {
-		t := time.NewTicker(m.Interval)
-		defer t.Stop()
-		for {
-			m.sample(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	go wait.NonSlidingUntilWithContext(ctx, m.sample, m.Interval)
 }
 
 // sample takes one sample of every source.
