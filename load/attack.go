@@ -81,7 +81,8 @@ func (o Options) withPhases() Options {
 	return o
 }
 
-func (o Options) timeout() time.Duration {
+// RequestTimeout is each request's timeout: Timeout, 2s by default.
+func (o Options) RequestTimeout() time.Duration {
 	if o.Timeout == 0 {
 		return 2 * time.Second
 	}
@@ -91,7 +92,7 @@ func (o Options) timeout() time.Duration {
 // Workers is how many requests can be in flight at once: every request of
 // one timeout's worth of the peak rate, plus a second of slack.
 func (o Options) Workers() uint64 {
-	return uint64(math.Ceil(float64(o.PeakRate())*(o.timeout().Seconds()+1))) + 10
+	return uint64(math.Ceil(float64(o.PeakRate())*(o.RequestTimeout().Seconds()+1))) + 10
 }
 
 // Validate checks the options before any request is sent.
@@ -125,8 +126,8 @@ func (o Options) Validate() error {
 	if o.Timeout < 0 || o.Timeout > time.Minute {
 		return fmt.Errorf("timeout %s: must be at most 1m", o.Timeout)
 	}
-	if inflight := float64(o.PeakRate()) * o.timeout().Seconds(); inflight > MaxInFlight {
-		return fmt.Errorf("rate %d x timeout %s allows %.0f requests in flight during an outage; at most %d (lower the rate or the timeout)", o.PeakRate(), o.timeout(), inflight, MaxInFlight)
+	if inflight := float64(o.PeakRate()) * o.RequestTimeout().Seconds(); inflight > MaxInFlight {
+		return fmt.Errorf("rate %d x timeout %s allows %.0f requests in flight during an outage; at most %d (lower the rate or the timeout)", o.PeakRate(), o.RequestTimeout(), inflight, MaxInFlight)
 	}
 	if o.Method != "" && !slices.Contains(Methods, o.Method) {
 		return fmt.Errorf("method %q: must be one of %s", o.Method, strings.Join(Methods, ", "))
@@ -213,7 +214,7 @@ func Run(ctx context.Context, o Options, rec *Recorder) error {
 		return err
 	}
 	o = o.withPhases()
-	o.Timeout = o.timeout()
+	o.Timeout = o.RequestTimeout()
 	method := o.Method
 	if method == "" {
 		method = http.MethodGet

@@ -60,13 +60,6 @@ func (s Spec) startTimeout() time.Duration {
 	return s.StartTimeout
 }
 
-func (s Spec) timeout() time.Duration {
-	if s.Load.Timeout <= 0 {
-		return 2 * time.Second
-	}
-	return s.Load.Timeout
-}
-
 // Validate checks the spec before anything is created.
 func (s Spec) Validate() error {
 	var errs []error
@@ -107,12 +100,12 @@ func (s Spec) Job() *batchv1.Job {
 	labels := map[string]string{NameLabel: Name, ManagedByLabel: ManagedBy}
 	n := int32(s.Agents)
 	mode := batchv1.IndexedCompletion
-	deadline := int64((s.startTimeout() + s.Load.Duration + s.timeout() + time.Minute).Seconds())
+	deadline := int64((s.startTimeout() + s.Load.Duration + s.Load.RequestTimeout() + time.Minute).Seconds())
 	args := []string{
 		"--target", s.Load.Target,
 		"--rate", strconv.Itoa(s.Load.Rate),
 		"--duration", s.Load.Duration.String(),
-		"--timeout", s.timeout().String(),
+		"--timeout", s.Load.RequestTimeout().String(),
 		"--agents", strconv.Itoa(s.Agents),
 		"--start-within", s.startTimeout().String(),
 	}

@@ -186,7 +186,7 @@ func (r *Run) Stream(ctx context.Context, rec *load.Recorder) error {
 	}
 	// no agent outlives its load by more than its last request's timeout;
 	// the watchdog only guards against a stream that never ends
-	wctx, cancel := context.WithDeadline(ctx, r.at.Add(r.spec.Load.Duration+r.spec.timeout()+time.Minute))
+	wctx, cancel := context.WithDeadline(ctx, r.at.Add(r.spec.Load.Duration+r.spec.Load.RequestTimeout()+time.Minute))
 	defer cancel()
 	stopAgents := context.AfterFunc(wctx, func() { r.stop(context.WithoutCancel(ctx)) })
 	defer stopAgents()
