@@ -15,7 +15,8 @@ func workloadTarget() engine.Target {
 	return engine.Target{URL: "http://127.0.0.1:30080/", ServiceURL: "http://web.shop.svc:80/"}
 }
 
-func discoveryParams(t *testing.T, args ...string) Params {
+// paramsFromFlags parses args as the command line does.
+func paramsFromFlags(t *testing.T, args ...string) Params {
 	t.Helper()
 	p := DefaultParams()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
@@ -46,7 +47,7 @@ func TestServiceDiscoveryValidation(t *testing.T) {
 		{[]string{"--discovery-rollout-at", "45s"}, "must leave at least 20s"},
 		{[]string{"--discovery-max-failed", "-1"}, "must not be negative"},
 	} {
-		p := discoveryParams(t, c.args...)
+		p := paramsFromFlags(t, c.args...)
 		err := serviceDiscovery.Validate(p, w, func(string) bool { return true })
 		if c.want == "" {
 			if err != nil {
@@ -67,7 +68,7 @@ func TestServiceDiscoveryScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := serviceDiscovery.Scenarios(discoveryParams(t), w)[0]
+	sc := serviceDiscovery.Scenarios(paramsFromFlags(t), w)[0]
 	if sc.Load.Agents != 2 || len(sc.Steps) != 2 || sc.Planned() != 3 {
 		t.Fatalf("agents %d, steps %+v", sc.Load.Agents, sc.Steps)
 	}
@@ -81,7 +82,7 @@ func TestServiceDiscoveryScenario(t *testing.T) {
 	if !opts.InCluster || opts.Target != "http://web.shop.svc:80/" || opts.SpreadSources {
 		t.Fatalf("load options %+v", opts)
 	}
-	sc = serviceDiscovery.Scenarios(discoveryParams(t, "--discovery-kills", "0"), w)[0]
+	sc = serviceDiscovery.Scenarios(paramsFromFlags(t, "--discovery-kills", "0"), w)[0]
 	if len(sc.Steps) != 1 || sc.Planned() != 1 {
 		t.Fatalf("without kills: %+v", sc.Steps)
 	}

@@ -1,8 +1,6 @@
 package suites
 
 import (
-	"flag"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -169,13 +167,7 @@ func TestParamsFromFlagsAndValidation(t *testing.T) {
 		{[]string{"--load-agents", "5", "--rate", "4"}, sample, "below one request per second per agent"},
 	}
 	for _, c := range cases {
-		p := DefaultParams()
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		p.RegisterFlags(fs)
-		if err := fs.Parse(c.args); err != nil {
-			t.Fatal(err)
-		}
+		p := paramsFromFlags(t, c.args...)
 		err := p.Validate()
 		if err == nil {
 			err = selfHealing.Validate(p, c.w, func(string) bool { return true })
