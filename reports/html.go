@@ -217,6 +217,12 @@ func scenarioViewOf(id string, s Scenario) scenarioView {
 	if s.Load.Agents > 0 {
 		v.Inside = append(v.Inside, fmt.Sprintf("Load sent from %d agent pod(s) inside the cluster to %s.", s.Load.Agents, s.Load.Target))
 	}
+	if p := LoadProfile(s.Load); p != "" {
+		v.Inside = append(v.Inside, p)
+	}
+	for _, n := range s.Notes {
+		v.Inside = append(v.Inside, "Before the load: "+n+".")
+	}
 	v.Inside = append(v.Inside, AutoscalerSummary(s.HPA)...)
 	if len(s.PodTraffic) > 0 {
 		v.Inside = append(v.Inside, "Requests counted by the pods themselves: "+TrafficSpread(s.PodTraffic)+".")

@@ -68,17 +68,20 @@ type SkippedSuite struct {
 
 // Scenario is one suite's run: load, faults, recovery, checks.
 type Scenario struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Labels      []string   `json:"labels,omitempty"`
-	Started     time.Time  `json:"started"`
-	Finished    time.Time  `json:"finished,omitzero"`
-	Status      Status     `json:"status"`
-	Error       string     `json:"error,omitempty"`
-	Load        Load       `json:"load"`
-	Timeline    Timeline   `json:"timeline"`
-	Faults      []Fault    `json:"faults"`
-	Recoveries  []Recovery `json:"recoveries"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Notes say what the scenario measured or decided before its load
+	// (a load derived from a calibration, say).
+	Notes      []string   `json:"notes,omitempty"`
+	Labels     []string   `json:"labels,omitempty"`
+	Started    time.Time  `json:"started"`
+	Finished   time.Time  `json:"finished,omitzero"`
+	Status     Status     `json:"status"`
+	Error      string     `json:"error,omitempty"`
+	Load       Load       `json:"load"`
+	Timeline   Timeline   `json:"timeline"`
+	Faults     []Fault    `json:"faults"`
+	Recoveries []Recovery `json:"recoveries"`
 	// Replicas is the target's serving/desired replicas at every change.
 	Replicas []ReplicaPoint `json:"replicas,omitempty"`
 	// Revisions is how many pods of each revision (ReplicaSet, by pod
@@ -173,6 +176,17 @@ type Load struct {
 	// Agents is how many pods in the cluster sent the load (0: this
 	// machine did).
 	Agents int `json:"agents,omitempty"`
+	// Phases is the load's profile, when it had one (then Rate is its
+	// peak).
+	Phases []LoadPhase `json:"phases,omitempty"`
+}
+
+// LoadPhase is one stretch of a load profile.
+type LoadPhase struct {
+	StartSeconds    float64 `json:"startSeconds"`
+	DurationSeconds float64 `json:"durationSeconds"`
+	Rate            int     `json:"rate"`
+	RampTo          int     `json:"rampTo,omitempty"`
 }
 
 // Timeline summarizes what the load saw.

@@ -56,6 +56,12 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		fmt.Fprintf(&b, "\n**%s**: %d requests at %.0f/s (target %.0f/s), %d failed, availability %.3f%%, p50 %.1fms, p99 %.1fms, longest failure %.2fs; %d fault(s), %d failed interval(s).\n",
 			mdEscape(s.Name), t.Total, t.AchievedRate, t.TargetRate, t.Failed, t.Availability*100, t.LatencyMS.P50, t.LatencyMS.P99,
 			t.LongestFailure.DurationSeconds, len(s.Faults), len(t.FailedIntervals))
+		if p := LoadProfile(s.Load); p != "" {
+			fmt.Fprintf(&b, "%s\n", mdEscape(p))
+		}
+		for _, n := range s.Notes {
+			fmt.Fprintf(&b, "Before the load: %s.\n", mdEscape(n))
+		}
 		for _, line := range AutoscalerSummary(s.HPA) {
 			fmt.Fprintf(&b, "%s\n", mdEscape(line))
 		}
@@ -128,6 +134,22 @@ func writeAtomic(path string, fn func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// LoadProfile describes a load with phases ("" without).
+func LoadProfile(l Load) string {
+	if len(l.Phases) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(l.Phases))
+	for _, p := range l.Phases {
+		rate := fmt.Sprintf("%d req/s", p.Rate)
+		if p.RampTo > 0 {
+			rate = fmt.Sprintf("%d to %d req/s", p.Rate, p.RampTo)
+		}
+		parts = append(parts, fmt.Sprintf("%s from %gs for %gs", rate, p.StartSeconds, p.DurationSeconds))
+	}
+	return "Load profile: " + strings.Join(parts, ", then ") + "."
 }
 
 // TrafficSpread describes how the pods' own request counts spread over

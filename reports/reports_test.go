@@ -173,3 +173,21 @@ func TestTrafficSpreadNamesSharesAndImbalance(t *testing.T) {
 		t.Fatalf("one pod: %q", got)
 	}
 }
+
+func TestMarkdownShowsTheLoadProfileAndWhatWasDecidedBeforeIt(t *testing.T) {
+	r := sample()
+	r.Scenarios[0].Load.Phases = []LoadPhase{{Rate: 20, DurationSeconds: 10}, {StartSeconds: 10, DurationSeconds: 60, Rate: 180}, {StartSeconds: 70, DurationSeconds: 75, Rate: 20, RampTo: 10}}
+	r.Scenarios[0].Notes = []string{"step: 180 req/s"}
+	var buf bytes.Buffer
+	if err := WriteMarkdown(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Load profile: 20 req/s from 0s for 10s, then 180 req/s from 10s for 60s, then 20 to 10 req/s from 70s for 75s.", "Before the load: step: 180 req/s."} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, buf.String())
+		}
+	}
+	if LoadProfile(Load{Rate: 100}) != "" {
+		t.Error("a constant load has no profile to describe")
+	}
+}

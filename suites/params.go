@@ -32,6 +32,7 @@ type Params struct {
 	Rollouts    RolloutParams
 	Config      ConfigParams
 	Discovery   DiscoveryParams
+	HPA         HPAParams
 }
 
 // SLO holds the thresholds common to the suites.

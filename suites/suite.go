@@ -44,7 +44,9 @@ type Suite struct {
 }
 
 // All lists the suites, in the order they run.
-var All = []Suite{selfHealing, rollingUpdate, rollback, configRollout, serviceDiscovery, drain, nodeUnreachable, nodeFailure}
+// The hpa suite comes last: an autoscaler slow to scale back in would
+// otherwise change the replicas under the next suite.
+var All = []Suite{selfHealing, rollingUpdate, rollback, configRollout, serviceDiscovery, drain, nodeUnreachable, nodeFailure, hpaSuite}
 
 // SuiteLabel is the label that selects a suite.
 func SuiteLabel(name string) string { return "suite:" + name }
@@ -113,7 +115,7 @@ func Expected(s Suite, p Params, w *workload.Workload) (typical, worst time.Dura
 func ExpectedScenario(sc engine.Scenario) time.Duration {
 	// deploy and settle: about 10s once the namespace holds the workload;
 	// load agents take about 5s to start
-	d := 10*time.Second + sc.Load.Duration + 5*time.Second
+	d := 10*time.Second + sc.PrepareTime + sc.Load.Duration + 5*time.Second
 	if sc.Load.Agents > 0 {
 		d += 5 * time.Second
 	}

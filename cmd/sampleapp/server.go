@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,7 +148,9 @@ func (s *server) config(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(files)
 }
 
-// work burns CPU for ?ms= milliseconds (default 50), for autoscaling tests.
+// work burns ?ms= milliseconds of CPU time (default 50), for autoscaling
+// tests: CPU time, not wall time, so that a pod short of CPU (throttled
+// by its limit, or on a busy node) answers late, as CPU-bound work does.
 func (s *server) work(w http.ResponseWriter, r *http.Request) {
 	d := 50 * time.Millisecond
 	if v := r.URL.Query().Get("ms"); v != "" {
@@ -161,14 +164,31 @@ func (s *server) work(w http.ResponseWriter, r *http.Request) {
 	if d > s.cfg.MaxWork {
 		d = s.cfg.MaxWork
 	}
-	deadline := time.Now().Add(d)
+	x := burnCPU(r.Context(), d)
+	fmt.Fprintf(w, "worked %s (%x)\n", d, x&0xff)
+}
+
+// burnCPU spins until this thread has used d of CPU time or ctx ends; a
+// caller that gave up stops the work.
+func burnCPU(ctx context.Context, d time.Duration) uint64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start, ok := threadCPU()
 	x := uint64(1)
-	for time.Now().Before(deadline) && r.Context().Err() == nil {
+	deadline := time.Now().Add(d) // where the thread's CPU time cannot be read
+	for ctx.Err() == nil {
 		for i := 0; i < 1000; i++ {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
+		if ok {
+			if now, _ := threadCPU(); now-start >= d {
+				break
+			}
+		} else if !time.Now().Before(deadline) {
+			break
+		}
 	}
-	fmt.Fprintf(w, "worked %s (%x)\n", d, x&0xff)
+	return x
 }
 
 func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {

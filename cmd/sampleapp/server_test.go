@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -256,5 +257,30 @@ func TestConfigDir(t *testing.T) {
 	var got map[string]string
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got["greeting"] != "hello" {
 		t.Errorf("/config: %v %v", got, err)
+	}
+}
+
+// /work burns CPU time, not wall time: the process uses at least what was
+// asked, however busy the machine is.
+func TestBurnCPUUsesCPUTime(t *testing.T) {
+	var before, after syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		t.Fatal(err)
+	}
+	burnCPU(context.Background(), 30*time.Millisecond)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		t.Fatal(err)
+	}
+	used := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	if used < 30*time.Millisecond {
+		t.Fatalf("used %s of CPU, want at least 30ms", used)
+	}
+	// a caller that gave up stops it
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	burnCPU(ctx, time.Second)
+	if time.Since(start) > 100*time.Millisecond {
+		t.Fatal("kept burning for a caller that gave up")
 	}
 }

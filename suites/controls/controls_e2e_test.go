@@ -268,6 +268,11 @@ var controls = []struct {
 	// (Recreate promises no serving minimum): they must say so, not pass
 	notJudged []string
 	alone     bool
+	// oneAtATime controls run beside others, but never beside each other:
+	// two hpa steps at once take more CPU than the machine has (measured:
+	// the metrics API stopped answering and a healthy sample failed 58%
+	// of its requests)
+	oneAtATime bool
 }{
 	{
 		// kills 15s apart: a replacement that is not Ready by the second
@@ -295,6 +300,11 @@ var controls = []struct {
 		// in the crowd, a replacement once took 34s to serve
 		name: "an app that ignores SIGTERM", args: join([]string{"--workload", "bundled:broken-ignores-sigterm"}, short),
 		failing: []string{"faults-took-effect"}, passing: []string{"availability"},
+	},
+	{
+		name: "no CPU request behind a CPU autoscaler", args: []string{"--workload", "bundled:broken-hpa-no-cpu-requests", "--suites", "hpa"},
+		failing: []string{"scaling-active", "scale-out-reaction"}, notJudged: []string{"scale-out-reach", "scale-in"},
+		oneAtATime: true,
 	},
 	{
 		name: "replacement pods that crash-loop",
@@ -328,6 +338,16 @@ var controls = []struct {
 		failing: []string{"min-serving", "failed-requests"},
 	},
 	{
+		// a step of 150 req/s asks about 420m of three pods capped at
+		// 100m each (a derived step may ask less: pods that run at their
+		// limit during the calibration look cheap). scaling-active is not
+		// asserted: saturated pods fail their readiness probes, and the
+		// autoscaler reads no unready pod's CPU
+		name: "an autoscaler whose maximum is its minimum, pods capped at 100m CPU", args: []string{"--workload", "bundled:broken-hpa-max-low", "--suites", "hpa", "--hpa-step-rate", "150"},
+		failing: []string{"latency-p99", "scale-out-reaction"}, passing: []string{"scale-out-reach"},
+		oneAtATime: true,
+	},
+	{
 		name: "no graceful shutdown, rolled out", args: []string{"--workload", "bundled:broken-no-graceful", "--suites", "rolling-update"},
 		failing: []string{"failed-requests"}, passing: []string{"rollout-complete"},
 	},
@@ -355,6 +375,15 @@ var controls = []struct {
 		// failed-requests is not asserted: a few timeouts appear when three
 		// gates share two cores
 		failing: []string{"config-served"}, passing: []string{"rollout-complete"},
+	},
+	{
+		// and expected to react within a second: an autoscaler is bound by
+		// its sync period and the metrics' resolution (15s each). One run
+		// for both: hpa runs take 3-4 minutes, one at a time
+		name:    "an autoscaler whose behavior disables scale-down, expected to scale out within a second",
+		args:    []string{"--workload", "bundled:broken-hpa-no-scale-down", "--suites", "hpa", "--hpa-max-reaction", "1s", "--hpa-max-reach", "1s"},
+		failing: []string{"scale-in", "scale-out-reaction", "scale-out-reach"}, passing: []string{"scaling-active"},
+		oneAtATime: true,
 	},
 	// service-discovery: the load comes from agent pods inside the cluster,
 	// through the Service's DNS name
@@ -384,6 +413,11 @@ var controls = []struct {
 		name:    "a load agent starved of CPU",
 		args:    []string{"--suites", "service-discovery", "--rate", "400", "--discovery-agents", "1", "--agent-cpu-limit", "20m", "--duration", "25s", "--discovery-kills", "0", "--discovery-rollout-at", "5s"},
 		failing: []string{"load-rate"},
+	},
+	{
+		name: "no graceful shutdown, scaled in by its autoscaler", args: []string{"--workload", "bundled:broken-hpa-no-graceful", "--suites", "hpa"},
+		failing: []string{"failed-requests"}, passing: []string{"scaling-active"},
+		oneAtATime: true,
 	},
 	{
 		name:    "a bad release allowed to take every replica away, and a rollback expected at once",
@@ -451,7 +485,9 @@ func expectControl(r gateRun, failing, passing, notJudged []string, name string)
 	}
 	for _, sc := range r.report.Scenarios {
 		Expect(sc.Timeline.Total).To(BeNumerically(">", 0))
-		Expect(sc.Faults).NotTo(BeEmpty())
+		if sc.Name != "hpa" { // its load steps up; nothing is injected
+			Expect(sc.Faults).NotTo(BeEmpty())
+		}
 	}
 	AddReportEntry(name, r.output[strings.LastIndex(r.output, "Report:"):])
 }
@@ -502,6 +538,8 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		Expect(names).To(HaveKey("service-discovery"))
 		Expect(names["service-discovery"].Load.Agents).To(Equal(2))
 		Expect(names["service-discovery"].Load.Target).To(HaveSuffix(".svc:80/"))
+		Expect(names).To(HaveKey("hpa"))
+		Expect(names["hpa"].Load.Phases).To(HaveLen(3))
 		Expect(names["self-healing"].Faults).To(HaveLen(5))
 		Expect(names["self-healing"].Recoveries).To(HaveLen(5))
 		data, err := os.ReadFile(filepath.Join(r.dir, "junit.xml"))
@@ -527,8 +565,19 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		BeforeAll(func(ctx SpecContext) {
 			var mu sync.Mutex
 			var wg sync.WaitGroup
-			slots := make(chan struct{}, 3)
-			for i, c := range controls {
+			slots, heavy := make(chan struct{}, 3), make(chan struct{}, 1)
+			// the one-at-a-time controls queue first: one after the other
+			// they are the group's longest path
+			order := make([]int, 0, len(controls))
+			for _, first := range []bool{true, false} {
+				for i, c := range controls {
+					if c.oneAtATime == first {
+						order = append(order, i)
+					}
+				}
+			}
+			for _, i := range order {
+				c := controls[i]
 				if c.alone {
 					continue
 				}
@@ -536,6 +585,10 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 				go func() {
 					defer GinkgoRecover()
 					defer wg.Done()
+					if c.oneAtATime {
+						heavy <- struct{}{}
+						defer func() { <-heavy }()
+					}
 					slots <- struct{}{}
 					defer func() { <-slots }()
 					ns := fmt.Sprintf("chaosgate-ctl-%d", i)

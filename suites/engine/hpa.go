@@ -10,6 +10,7 @@ import (
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -197,4 +198,40 @@ func (h *HPAObserver) Events(ctx context.Context) ([]HPAEvent, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, nil
+}
+
+// WaitScalingActive waits up to timeout for the named autoscaler to report
+// ScalingActive True, and describes its condition then. An autoscaler that
+// stays inactive is not an error: the checks judge it. One that does not
+// exist is.
+func WaitScalingActive(ctx context.Context, cs kubernetes.Interface, namespace, name string, timeout time.Duration) (string, error) {
+	state := "ScalingActive not reported"
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		a, err := cs.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return false, fmt.Errorf("autoscaler %s/%s: %w", namespace, name, err)
+		case err != nil:
+			// the API server may be slow on a busy machine: ask again
+			lastErr = err
+			return false, nil
+		}
+		if v, ok := stateOf(a, time.Now()).Conditions["ScalingActive"]; ok {
+			state = "ScalingActive " + v
+			return strings.HasPrefix(v, "True"), nil
+		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return state, nil
+	case ctx.Err() != nil:
+		return state, ctx.Err()
+	case !wait.Interrupted(err):
+		return state, err
+	case lastErr != nil && state == "ScalingActive not reported":
+		return state, fmt.Errorf("autoscaler %s/%s: %w", namespace, name, lastErr)
+	}
+	return fmt.Sprintf("%s after %s", state, timeout), nil
 }

@@ -86,3 +86,19 @@ func TestHPAObserverKeepsEveryChangeOfTheTargetsAutoscaler(t *testing.T) {
 		t.Fatalf("report events %+v", sc.HPAEvents)
 	}
 }
+
+func TestWaitScalingActive(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset(hpa("web", "web", 3, corev1.ConditionTrue), hpa("api", "api", 3, corev1.ConditionFalse))
+	if got, err := WaitScalingActive(ctx, cs, "shop", "web", time.Second); err != nil || got != "ScalingActive True" {
+		t.Fatalf("active: %q, %v", got, err)
+	}
+	// inactive is an answer, not an error: the checks judge it
+	got, err := WaitScalingActive(ctx, cs, "shop", "api", 100*time.Millisecond)
+	if err != nil || !strings.Contains(got, "ScalingActive False: FailedGetResourceMetric: missing request for cpu after 100ms") {
+		t.Fatalf("inactive: %q, %v", got, err)
+	}
+	if _, err := WaitScalingActive(ctx, cs, "shop", "gone", time.Second); err == nil || !strings.Contains(err.Error(), "autoscaler shop/gone") {
+		t.Fatalf("missing autoscaler: %v", err)
+	}
+}

@@ -57,6 +57,7 @@ func (e *InterruptedError) Unwrap() error { return e.Cause }
 // and judged by the checks, never an error.
 func Run(ctx context.Context, env Env, sc Scenario) (out *Outcome, err error) {
 	started := time.Now()
+	env.Target, err = env.Target.withPath(sc.Path)
 	rep := &reports.Scenario{
 		Name: sc.Name, Description: sc.Description, Labels: sc.Labels, Started: started, Status: reports.StatusRunning,
 		ResultsFile: "results-" + sc.Name + ".jsonl",
@@ -64,6 +65,11 @@ func Run(ctx context.Context, env Env, sc Scenario) (out *Outcome, err error) {
 			DurationSeconds: sc.Load.Duration.Seconds(), TimeoutSeconds: sc.Load.Timeout.Seconds(), KeepAlive: sc.Load.KeepAlive},
 	}
 	out = &Outcome{Report: rep}
+	if err != nil {
+		rep.Error = err.Error()
+		rep.Finish(time.Now())
+		return out, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("scenario %s panicked: %v\n%s", sc.Name, r, debug.Stack())
@@ -152,13 +158,32 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			return err
 		}
 	}
+	if serving, desired := r.pods.Now(); desired == 0 || serving < desired {
+		return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve", env.Target.Namespace, env.Target.Deployment, serving, desired)
+	}
+	if sc.Prepare != nil {
+		notes, err := sc.Prepare(ctx, env, &r.sc)
+		r.rep.Notes = append(r.rep.Notes, notes...)
+		for _, n := range notes {
+			fmt.Fprintf(env.Progress, "[%s] %s\n", sc.Name, n)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return &InterruptedError{Cause: ctx.Err()}
+		case err != nil:
+			return fmt.Errorf("prepare: %w", err)
+		}
+		sc = r.sc
+		if err := sc.Validate(); err != nil {
+			return fmt.Errorf("prepare left an invalid scenario: %w", err)
+		}
+	}
+	r.rep.Load.Rate, r.rep.Load.Phases = sc.Load.Rate, phasesOf(sc.Load.Phases)
+	// after Prepare: what it sent is not part of the run
 	r.metrics = &MetricsObserver{Client: env.Client, Namespace: env.Target.Namespace, Selector: env.Target.Selector, App: env.Target.App}
 	r.metrics.Start(octx)
 	r.hpa = &HPAObserver{Client: env.Client, Namespace: env.Target.Namespace, Deployment: env.Target.Deployment}
 	r.hpa.Start(octx)
-	if serving, desired := r.pods.Now(); desired == 0 || serving < desired {
-		return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve", env.Target.Namespace, env.Target.Deployment, serving, desired)
-	}
 
 	f, err := os.Create(filepath.Join(env.ReportDir, r.rep.ResultsFile))
 	if err != nil {
@@ -195,8 +220,15 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	for _, s := range scheds {
 		steps = append(steps, fmt.Sprintf("%s, %d time(s) every %s from %s", s.Fault.Describe(), s.Times, s.Every, s.Start))
 	}
-	fmt.Fprintf(env.Progress, "[%s] load %d req/s for %s on %s %s; %s\n", sc.Name, sc.Load.Rate, sc.Load.Duration,
-		lopts.Method, lopts.Target, strings.Join(steps, "; "))
+	rate := fmt.Sprintf("%d req/s for %s", sc.Load.Rate, sc.Load.Duration)
+	if len(sc.Load.Phases) > 0 {
+		var rates []string
+		for _, p := range sc.Load.Phases {
+			rates = append(rates, fmt.Sprintf("%d req/s for %s", p.Rate, p.Duration))
+		}
+		rate = strings.Join(rates, ", then ")
+	}
+	fmt.Fprintf(env.Progress, "[%s] load %s on %s %s; %s\n", sc.Name, rate, lopts.Method, lopts.Target, strings.Join(steps, "; "))
 
 	// load and faults in parallel; a panic in either is an infrastructure
 	// error, raised only after everything was reverted
@@ -311,6 +343,17 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	}
 	r.finish(out, true)
 	return nil
+}
+
+// phasesOf is a load profile for the report.
+func phasesOf(phases []load.Phase) []reports.LoadPhase {
+	var out []reports.LoadPhase
+	var start time.Duration
+	for _, p := range phases {
+		out = append(out, reports.LoadPhase{StartSeconds: start.Seconds(), DurationSeconds: p.Duration.Seconds(), Rate: p.Rate, RampTo: p.RampTo})
+		start += p.Duration
+	}
+	return out
 }
 
 // agentJobName names the Job of a scenario's load agents, unique per run.

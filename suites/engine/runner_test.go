@@ -21,6 +21,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/load"
 )
 
 // fakeCluster is a fake clientset holding a 3-replica Deployment whose
@@ -191,5 +192,48 @@ func TestRunRefusesATargetThatIsNotWhole(t *testing.T) {
 	_, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), killScenario(1))
 	if err == nil || !strings.Contains(err.Error(), "2 of 3 replicas serve") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// Prepare runs before the load, may change it (a profile's step), and its
+// notes reach the report; the scenario's path replaces the target's.
+func TestRunPreparesTheLoadAndRequestsTheScenariosPath(t *testing.T) {
+	var paths atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths.Store(r.URL.RequestURI())
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	cs := fakeCluster(t, 0, true)
+	sc := Scenario{
+		Name: "steps", Path: "/work?ms=2",
+		Load:   Load{Rate: 50, Duration: 2 * time.Second, Timeout: time.Second, Phases: []load.Phase{{Rate: 20, Duration: time.Second}, {Rate: 50, Duration: time.Second}}},
+		Checks: []Check{LoadRate(.9)},
+		Prepare: func(_ context.Context, env Env, sc *Scenario) ([]string, error) {
+			if env.Target.URL != srv.URL+"/work?ms=2" {
+				return nil, fmt.Errorf("prepare sees %s", env.Target.URL)
+			}
+			sc.Load.Phases[1].Rate = 80
+			return []string{"step: 80 req/s"}, nil
+		},
+	}
+	out, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := out.Report
+	if got := rep.Timeline.Total; got < 90 || got > 110 {
+		t.Fatalf("%d requests, want about 20 + 80", got)
+	}
+	if len(rep.Notes) != 1 || rep.Notes[0] != "step: 80 req/s" || len(rep.Load.Phases) != 2 || rep.Load.Phases[1].Rate != 80 || rep.Load.Phases[1].StartSeconds != 1 {
+		t.Fatalf("notes %v, phases %+v", rep.Notes, rep.Load.Phases)
+	}
+	if p, _ := paths.Load().(string); p != "/work?ms=2" || !rep.Checks[0].Passed {
+		t.Fatalf("path %q, %s", p, rep.Checks[0].Message())
+	}
+	// an error preparing is the run's error, before any load
+	sc.Prepare = func(context.Context, Env, *Scenario) ([]string, error) { return nil, errors.New("no metrics") }
+	if _, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), sc); err == nil || !strings.Contains(err.Error(), "prepare: no metrics") {
+		t.Fatalf("err = %v", err)
 	}
 }

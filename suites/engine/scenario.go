@@ -6,6 +6,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -83,6 +84,9 @@ type Load struct {
 	// the cluster (package load/agents) to Target.ServiceURL instead of
 	// from this machine.
 	Agents int
+	// Phases, when set, is the load's profile (see load.Phase); Duration
+	// must then be the profile's length.
+	Phases []load.Phase
 }
 
 // FaultBuilder makes a step's fault for the environment it will hit.
@@ -116,13 +120,23 @@ type Scenario struct {
 	Description string
 	Labels      []string
 	Load        Load
-	Steps       []Step
+	// Path, when set, is the path (and query) the load requests instead of
+	// the target's own (the hpa suite loads a path that costs CPU).
+	Path  string
+	Steps []Step
 	// Settle bounds how long the observers keep watching after the load,
 	// for the target to recover from the last fault.
 	Settle time.Duration
 	// EffectTimeout bounds how long each fault may take to take effect.
 	EffectTimeout time.Duration
 	Checks        []Check
+	// Prepare, when set, runs once the target is whole and before the
+	// load starts: it may measure the target and adjust the scenario's
+	// load (the hpa suite derives its step from what its baseline costs).
+	// What it returns is noted in the report; an error is an
+	// infrastructure error. PrepareTime is how long it usually takes.
+	Prepare     func(ctx context.Context, env Env, sc *Scenario) (notes []string, err error)
+	PrepareTime time.Duration
 }
 
 // Check judges one aspect of a run. Spec is the sentence its Ginkgo spec is
@@ -146,7 +160,7 @@ func (s Scenario) Planned() int {
 // machine to its URL, or from agents to its Service.
 func (s Scenario) LoadOptions(t Target) load.Options {
 	o := load.Options{Target: t.URL, Rate: s.Load.Rate, RampTo: s.Load.RampTo, Duration: s.Load.Duration,
-		Timeout: s.Load.Timeout, KeepAlive: s.Load.KeepAlive, Method: t.Method, SpreadSources: s.Load.SpreadSources}
+		Timeout: s.Load.Timeout, KeepAlive: s.Load.KeepAlive, Method: t.Method, SpreadSources: s.Load.SpreadSources, Phases: s.Load.Phases}
 	if s.Load.Agents > 0 {
 		o.Target, o.InCluster, o.SpreadSources = t.ServiceURL, true, false
 	}
@@ -189,8 +203,17 @@ func (s Scenario) Validate() error {
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: the last injection at %s comes after the load ends at %s", s.Name, i+1, last, s.Load.Duration))
 		}
 	}
+	if len(s.Load.Phases) > 0 {
+		if _, d := (load.PhasePacer{Phases: s.Load.Phases}).Total(); d != s.Load.Duration {
+			errs = append(errs, fmt.Errorf("scenario %s: load phases last %s, but the load's duration is %s", s.Name, d, s.Load.Duration))
+		}
+	}
 	// the load itself, against a stand-in target
-	o := s.LoadOptions(Target{URL: "http://127.0.0.1/", ServiceURL: "http://target.default.svc/"})
+	stand, err := Target{URL: "http://127.0.0.1/", ServiceURL: "http://target.default.svc/"}.withPath(s.Path)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("scenario %s: %w", s.Name, err))
+	}
+	o := s.LoadOptions(stand)
 	if err := o.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("scenario %s: load: %w", s.Name, err))
 	}
@@ -203,6 +226,30 @@ func (s Scenario) Validate() error {
 // placeholder stands in for a step's fault when only the timing is
 // validated.
 type placeholder struct{ faults.Fault }
+
+// withPath is the target with its URLs' path (and query) replaced by path;
+// an empty path keeps them.
+func (t Target) withPath(path string) (Target, error) {
+	if path == "" {
+		return t, nil
+	}
+	for _, u := range []*string{&t.URL, &t.ServiceURL} {
+		if *u == "" {
+			continue
+		}
+		parsed, err := url.Parse(*u)
+		if err != nil {
+			return t, fmt.Errorf("target URL %q: %w", *u, err)
+		}
+		ref, err := url.Parse(path)
+		if err != nil || !strings.HasPrefix(path, "/") || ref.Host != "" {
+			return t, fmt.Errorf("load path %q: must be an absolute path such as /work?ms=2", path)
+		}
+		parsed.Path, parsed.RawPath, parsed.RawQuery = ref.Path, ref.RawPath, ref.RawQuery
+		*u = parsed.String()
+	}
+	return t, nil
+}
 
 // validate checks what the runner needs of the target.
 func (t Target) validate() error {

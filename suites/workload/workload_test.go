@@ -192,3 +192,100 @@ func TestTolerationFollowsTheTaintEvictionController(t *testing.T) {
 		}
 	}
 }
+
+func TestAutoscalerOfTheBundledWorkloads(t *testing.T) {
+	for _, c := range []struct {
+		workload       string
+		want           Autoscaler
+		requestMilli   float64
+		reasonContains string
+	}{
+		{"sample", Autoscaler{Name: "sampleapp", Min: 3, Max: 6, CPUTargetPercent: 60, ScaleDownWindow: 30 * time.Second, LoadPath: "/work?ms=2"}, 100, ""},
+		{"bundled:broken-hpa-max-low", Autoscaler{Name: "sampleapp", Min: 3, Max: 3, CPUTargetPercent: 60, ScaleDownWindow: 30 * time.Second, LoadPath: "/work?ms=2"}, 100, ""},
+		// no request, no limit: the autoscaler has nothing to divide by
+		{"bundled:broken-hpa-no-cpu-requests", Autoscaler{Name: "sampleapp", Min: 3, Max: 6, CPUTargetPercent: 60, ScaleDownWindow: 30 * time.Second, LoadPath: "/work?ms=2"}, 0, ""},
+		{"bundled:broken-no-graceful", Autoscaler{}, 50, "no HorizontalPodAutoscaler of Deployment sampleapp"},
+	} {
+		w, err := LoadWorkload(c.workload, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, reason := w.Autoscaler()
+		a.Pos = ""
+		if a != c.want || !strings.Contains(reason, c.reasonContains) || (c.reasonContains == "") != (reason == "") {
+			t.Errorf("%s: %+v, %q", c.workload, a, reason)
+		}
+		if got := w.CPURequestMilli(); got != c.requestMilli {
+			t.Errorf("%s: CPU request %gm, want %gm", c.workload, got, c.requestMilli)
+		}
+	}
+}
+
+func TestAutoscalerDefaultsAndOtherVersions(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("app.yaml", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: a
+        image: x
+        resources:
+          limits:
+            cpu: 250m
+      - name: b
+        image: "y"
+        resources:
+          requests:
+            cpu: "1"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+`)
+	write("hpa.yaml", `apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 4
+  metrics: [{type: Resource, resource: {name: memory, target: {type: Utilization, averageUtilization: 70}}}]
+`)
+	w, err := LoadWorkload(dir, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// min 1 and a 300s window by default; memory is not a CPU target
+	if a, reason := w.Autoscaler(); reason != "" || a.Min != 1 || a.Max != 4 || a.CPUTargetPercent != 0 || a.ScaleDownWindow != 300*time.Second {
+		t.Fatalf("%+v, %q", a, reason)
+	}
+	// a container's CPU limit is its request when it sets none
+	if got := w.CPURequestMilli(); got != 1250 {
+		t.Fatalf("CPU request %gm, want 1250m", got)
+	}
+	write("hpa.yaml", `apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 4
+`)
+	if w, err = LoadWorkload(dir, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, reason := w.Autoscaler(); !strings.Contains(reason, "hpa.yaml:1: HorizontalPodAutoscaler web is autoscaling/v1; chaosgate reads autoscaling/v2") {
+		t.Fatalf("reason %q", reason)
+	}
+}
