@@ -47,11 +47,6 @@ type HPAParams struct {
 	MaxP99 time.Duration
 }
 
-// hpaScaleInFloor is the least time the load stays at the baseline after
-// the step beyond the scale-down window: the metrics API's resolution and
-// the autoscaler's sync period (15s each) come before any scale-in.
-const hpaScaleInFloor = 45 * time.Second
-
 // hpaSuite: the workload's own HorizontalPodAutoscaler under a load step.
 // It must scale out soon enough and far enough for the CPU the step costs,
 // keep every request working while pods come and go, and scale back in.
@@ -196,10 +191,11 @@ func hpaPath(p Params, w *workload.Workload) (path, from string) {
 }
 
 // hpaTail is how long the load stays at the baseline after the step: the
-// autoscaler's scale-down window and the scale-in budget, at least
-// hpaScaleInFloor.
+// autoscaler's scale-down window and the scale-in budget (the metrics'
+// resolution and the autoscaler's sync period, 15s each, come first: a
+// budget under 30s is for a workload that never scales in).
 func hpaTail(h HPAParams, a workload.Autoscaler) time.Duration {
-	return a.ScaleDownWindow + max(h.MaxScaleIn, hpaScaleInFloor)
+	return a.ScaleDownWindow + h.MaxScaleIn
 }
 
 // prepareStep runs the baseline load for the calibration time and, unless

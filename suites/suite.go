@@ -43,9 +43,9 @@ type Suite struct {
 	Scenarios func(p Params, w *workload.Workload) []engine.Scenario
 }
 
-// All lists the suites, in the order they run.
-// The hpa suite comes last: an autoscaler slow to scale back in would
-// otherwise change the replicas under the next suite.
+// All lists the suites (Ginkgo shuffles the order they run in). The hpa
+// suite's load ends with the autoscaler's scale-down window and more, so
+// the suite after it finds the replicas it had.
 var All = []Suite{selfHealing, rollingUpdate, rollback, configRollout, serviceDiscovery, drain, nodeUnreachable, nodeFailure, hpaSuite}
 
 // SuiteLabel is the label that selects a suite.

@@ -142,7 +142,7 @@ func LoadRate(minRatio float64) Check {
 	return Check{
 		ID: CheckLoadRate, Spec: fmt.Sprintf("sustained at least %g%% of the target request rate, so the verdict is meaningful", minRatio*100),
 		Eval: func(o *Observation) reports.Check {
-			return reports.AtLeast(CheckLoadRate, fmt.Sprintf("load achieved >= %g%% of %g req/s", minRatio*100, o.TargetRate),
+			return reports.AtLeast(CheckLoadRate, fmt.Sprintf("load achieved >= %g%% of %.1f req/s", minRatio*100, o.TargetRate),
 				round(o.Summary.AchievedRate, 1), round(o.TargetRate*minRatio, 1), "req/s")
 		},
 	}
