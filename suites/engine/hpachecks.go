@@ -198,16 +198,27 @@ func ScaleInWithin(hpa string, step LoadStep, window, budget time.Duration) Chec
 				return withDetail(reports.Unmeasured(CheckScaleIn, name, "<=", bound.Seconds(), "s", "no autoscaler"), "no state of HorizontalPodAutoscaler "+hpa+" was seen")
 			}
 			base, peak := states[0].wanted(), states[0].wanted()
+			// out: more replicas than before the step when the load dropped;
+			// a scale-out on metrics that lag the drop counts too
+			out := false
 			for _, s := range states {
+				peak = max(peak, s.wanted())
 				if !s.At.After(down) {
-					peak = max(peak, s.wanted())
+					out = s.wanted() > base
 				}
 			}
 			if peak <= base {
-				return reports.NotJudged(CheckScaleIn, name, fmt.Sprintf("the autoscaler never scaled out (%d desired replicas throughout the step): nothing to scale in", base))
+				return reports.NotJudged(CheckScaleIn, name, fmt.Sprintf("the autoscaler never scaled out (%d desired replicas throughout the run): nothing to scale in", base))
 			}
 			for _, s := range states {
-				if s.At.Before(down) || s.wanted() > base {
+				if s.At.Before(down) {
+					continue
+				}
+				if s.wanted() > base {
+					out = true
+					continue
+				}
+				if !out {
 					continue
 				}
 				c := reports.AtMost(CheckScaleIn, name, secs(s.At.Sub(down)), bound.Seconds(), "s")

@@ -120,6 +120,8 @@ func TestScaleInWithin(t *testing.T) {
 		{"back too late", hpaRun(HPAState{At: after(-20), Desired: 3}, HPAState{At: after(40), Desired: 6}, HPAState{At: after(148), Desired: 3}), false, false, ""},
 		{"partly back", hpaRun(HPAState{At: after(-20), Desired: 3}, HPAState{At: after(40), Desired: 6}, HPAState{At: after(100), Desired: 4}), false, false, "still 4 desired replicas (3 before the step)"},
 		{"never scaled out", hpaRun(HPAState{At: after(-20), Desired: 3}), true, true, "never scaled out"},
+		// metrics lag the drop: out only after it, back 60s after the drop
+		{"scaled out after the load dropped", hpaRun(HPAState{At: after(-20), Desired: 3}, HPAState{At: after(72), Desired: 3, Current: 3, Metrics: []string{"x"}}, HPAState{At: after(80), Desired: 5}, HPAState{At: after(130), Desired: 3}), true, false, "5 -> 3 desired replicas 60.0s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := ScaleInWithin("web", step, 30*time.Second, 45*time.Second).Eval(c.obs)
