@@ -141,15 +141,20 @@ func LoadProfile(l Load) string {
 	if len(l.Phases) == 0 {
 		return ""
 	}
-	parts := make([]string, 0, len(l.Phases))
-	for _, p := range l.Phases {
+	return "Load profile: " + DescribePhases(l.Phases) + "."
+}
+
+// DescribePhases says what each phase of a load profile sends, and when.
+func DescribePhases(phases []LoadPhase) string {
+	parts := make([]string, 0, len(phases))
+	for _, p := range phases {
 		rate := fmt.Sprintf("%d req/s", p.Rate)
 		if p.RampTo > 0 {
 			rate = fmt.Sprintf("%d to %d req/s", p.Rate, p.RampTo)
 		}
 		parts = append(parts, fmt.Sprintf("%s from %gs for %gs", rate, p.StartSeconds, p.DurationSeconds))
 	}
-	return "Load profile: " + strings.Join(parts, ", then ") + "."
+	return strings.Join(parts, ", then ")
 }
 
 // TrafficSpread describes how the pods' own request counts spread over

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -83,10 +82,10 @@ var hpaSuite = Suite{
 		h := p.HPA
 		var errs []error
 		add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-		if path, from := hpaPath(p, w); path != "" {
-			if u, err := url.Parse("http://127.0.0.1" + path); err != nil || !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || u.Host != "127.0.0.1" {
-				add("%s %q: must be an absolute path such as /work?ms=2", from, path)
-			}
+		// the scenario's path replaces the target URL's: "//host/x" would
+		// name another host there
+		if path, from := hpaPath(p, w); !isLoadPath(path) || strings.HasPrefix(path, "//") {
+			add("%s %q: must be an absolute path such as /work?ms=2", from, path)
 		}
 		if h.BaselineRate < 1 || h.BaselineRate > 20000 {
 			add("--hpa-baseline-rate %d: must be 1-20000", h.BaselineRate)

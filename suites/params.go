@@ -93,6 +93,13 @@ func (p *Params) RegisterFlags(fs *flag.FlagSet) {
 	}
 }
 
+// isLoadPath reports whether path is an absolute path (and query) on the
+// target, with no host of its own.
+func isLoadPath(path string) bool {
+	u, err := url.Parse("http://127.0.0.1" + path)
+	return err == nil && strings.HasPrefix(path, "/") && u.Host == "127.0.0.1"
+}
+
 // Validate checks the common parameters; errors name the flag at fault.
 func (p Params) Validate() error {
 	var errs []error
@@ -118,7 +125,7 @@ func (p Params) Validate() error {
 	} else if l.Agents > 0 && l.Rate < l.Agents {
 		add("--rate %d: below one request per second per agent (--load-agents %d)", l.Rate, l.Agents)
 	}
-	if u, err := url.Parse("http://127.0.0.1" + p.Path); err != nil || !strings.HasPrefix(p.Path, "/") || u.Host != "127.0.0.1" {
+	if !isLoadPath(p.Path) {
 		add("--path %q: must be an absolute path such as / or /work?ms=5", p.Path)
 	}
 	if !slices.Contains(load.Methods, p.Method) {

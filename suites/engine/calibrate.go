@@ -56,19 +56,6 @@ func Calibrate(ctx context.Context, env Env, o load.Options) (Calibration, error
 	n, ok := rec.Counts()
 	c := Calibration{Total: n, Failed: n - ok, Rate: float64(n) / time.Since(start).Seconds()}
 	usage, _, _ := m.Samples()
-	from := start.Add(d * 2 / 3)
-	for _, u := range usage {
-		if u.At.Before(from) || len(u.Pods) == 0 {
-			continue
-		}
-		for _, r := range u.Pods {
-			c.CPUMilli += r.CPUMilli
-		}
-		c.Pods = max(c.Pods, len(u.Pods))
-		c.Samples++
-	}
-	if c.Samples > 0 {
-		c.CPUMilli /= float64(c.Samples)
-	}
+	c.CPUMilli, c.Samples, c.Pods = meanPodsCPU(usage, start.Add(d*2/3), time.Time{})
 	return c, nil
 }

@@ -137,18 +137,7 @@ func ScaleOutReach(f CPUFormula, step LoadStep, bound time.Duration) Check {
 			if f.RequestMilli <= 0 || f.TargetPercent <= 0 {
 				return reports.NotJudged(CheckScaleOutReach, name, "the formula needs a CPU utilization target and a CPU request on every container of the target's pods")
 			}
-			from, to := o.Origin.Add(step.Up+(step.Down-step.Up)/2), o.Origin.Add(step.Down)
-			var sum float64
-			n := 0
-			for _, u := range o.Usage {
-				if u.At.Before(from) || u.At.After(to) || len(u.Pods) == 0 {
-					continue
-				}
-				for _, r := range u.Pods {
-					sum += r.CPUMilli
-				}
-				n++
-			}
+			cpu, n, _ := meanPodsCPU(o.Usage, o.Origin.Add(step.Up+(step.Down-step.Up)/2), o.Origin.Add(step.Down))
 			up := o.Origin.Add(step.Up)
 			states := hpaStates(o, f.Autoscaler, up)
 			switch {
@@ -158,7 +147,6 @@ func ScaleOutReach(f CPUFormula, step LoadStep, bound time.Duration) Check {
 				return withDetail(reports.Unmeasured(CheckScaleOutReach, name, ">=", float64(f.Min), "replicas", "no CPU sample"),
 					"the metrics API gave no CPU of the target's pods during the step")
 			}
-			cpu := sum / float64(n)
 			want := f.Predict(cpu)
 			var reached int32
 			var at time.Time

@@ -54,6 +54,26 @@ type Resources struct {
 	MemoryMiB float64
 }
 
+// meanPodsCPU is the target pods' CPU (millicores, summed over the pods)
+// averaged over the samples taken from from to to (a zero to: no end),
+// with how many samples and the most pods one of them had.
+func meanPodsCPU(usage []Usage, from, to time.Time) (mean float64, samples, pods int) {
+	for _, u := range usage {
+		if u.At.Before(from) || (!to.IsZero() && u.At.After(to)) || len(u.Pods) == 0 {
+			continue
+		}
+		for _, r := range u.Pods {
+			mean += r.CPUMilli
+		}
+		pods = max(pods, len(u.Pods))
+		samples++
+	}
+	if samples > 0 {
+		mean /= float64(samples)
+	}
+	return mean, samples, pods
+}
+
 // AppSample is one scrape of the target's pods' own request counters.
 type AppSample struct {
 	At time.Time

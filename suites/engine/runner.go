@@ -221,12 +221,8 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		steps = append(steps, fmt.Sprintf("%s, %d time(s) every %s from %s", s.Fault.Describe(), s.Times, s.Every, s.Start))
 	}
 	rate := fmt.Sprintf("%d req/s for %s", sc.Load.Rate, sc.Load.Duration)
-	if len(sc.Load.Phases) > 0 {
-		var rates []string
-		for _, p := range sc.Load.Phases {
-			rates = append(rates, fmt.Sprintf("%d req/s for %s", p.Rate, p.Duration))
-		}
-		rate = strings.Join(rates, ", then ")
+	if len(r.rep.Load.Phases) > 0 {
+		rate = reports.DescribePhases(r.rep.Load.Phases)
 	}
 	fmt.Fprintf(env.Progress, "[%s] load %s on %s %s; %s\n", sc.Name, rate, lopts.Method, lopts.Target, strings.Join(steps, "; "))
 
