@@ -35,15 +35,7 @@ func TestHPAValidation(t *testing.T) {
 	} {
 		p := paramsFromFlags(t, c.args...)
 		err := hpaSuite.Validate(p, w, func(string) bool { return true })
-		if c.want == "" {
-			if err != nil {
-				t.Errorf("%v: %v", c.args, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
-		}
+		expectErr(t, c.args, err, c.want)
 	}
 	// no autoscaler: the suite has nothing to test (an input error when
 	// chosen by name, left out under "all")

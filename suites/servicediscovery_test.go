@@ -15,6 +15,18 @@ func workloadTarget() engine.Target {
 	return engine.Target{URL: "http://127.0.0.1:30080/", ServiceURL: "http://web.shop.svc:80/"}
 }
 
+// expectErr checks err against want: no error when want is empty, else an
+// error that contains it.
+func expectErr(t *testing.T, args []string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%v: %v", args, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%v: err = %v, want %q", args, err, want)
+	}
+}
+
 // paramsFromFlags parses args as the command line does.
 func paramsFromFlags(t *testing.T, args ...string) Params {
 	t.Helper()
@@ -49,15 +61,7 @@ func TestServiceDiscoveryValidation(t *testing.T) {
 	} {
 		p := paramsFromFlags(t, c.args...)
 		err := serviceDiscovery.Validate(p, w, func(string) bool { return true })
-		if c.want == "" {
-			if err != nil {
-				t.Errorf("%v: %v", c.args, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
-		}
+		expectErr(t, c.args, err, c.want)
 	}
 }
 

@@ -172,15 +172,7 @@ func TestParamsFromFlagsAndValidation(t *testing.T) {
 		if err == nil {
 			err = selfHealing.Validate(p, c.w, func(string) bool { return true })
 		}
-		if c.want == "" {
-			if err != nil {
-				t.Errorf("%v: %v", c.args, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
-		}
+		expectErr(t, c.args, err, c.want)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chaosgate/chaosgate/reports"
 )
 
 func TestCPUFormulaPredictsWithinTheControllersTolerance(t *testing.T) {
@@ -22,6 +24,15 @@ func TestCPUFormulaPredictsWithinTheControllersTolerance(t *testing.T) {
 		if got := f.Predict(c.cpu); got != c.want {
 			t.Errorf("Predict(%gm) = %d, want %d", c.cpu, got, c.want)
 		}
+	}
+}
+
+// expectJudged checks a check's outcome, and that its message or detail
+// says text.
+func expectJudged(t *testing.T, got reports.Check, passed, skipped bool, text string) {
+	t.Helper()
+	if got.Passed != passed || got.Skipped != skipped || !strings.Contains(got.Message()+" "+got.Detail, text) {
+		t.Fatalf("passed %v skipped %v, %q / %q", got.Passed, got.Skipped, got.Message(), got.Detail)
 	}
 }
 
@@ -64,9 +75,7 @@ func TestScaleOutWithin(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := ScaleOutWithin("web", step, time.Minute).Eval(c.obs)
-			if got.Passed != c.passed || !strings.Contains(got.Message()+" "+got.Detail, c.text) {
-				t.Fatalf("passed %v, %q / %q", got.Passed, got.Message(), got.Detail)
-			}
+			expectJudged(t, got, c.passed, false, c.text)
 		})
 	}
 }
@@ -101,9 +110,7 @@ func TestScaleOutReach(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := ScaleOutReach(c.f, step, time.Minute).Eval(c.obs)
-			if got.Passed != c.passed || got.Skipped != c.skipped || !strings.Contains(got.Message()+" "+got.Detail, c.text) {
-				t.Fatalf("passed %v skipped %v, %q / %q", got.Passed, got.Skipped, got.Message(), got.Detail)
-			}
+			expectJudged(t, got, c.passed, c.skipped, c.text)
 		})
 	}
 }
@@ -125,9 +132,7 @@ func TestScaleInWithin(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := ScaleInWithin("web", step, 30*time.Second, 45*time.Second).Eval(c.obs)
-			if got.Passed != c.passed || got.Skipped != c.skipped || !strings.Contains(got.Message()+" "+got.Detail, c.text) {
-				t.Fatalf("passed %v skipped %v, %q / %q", got.Passed, got.Skipped, got.Message(), got.Detail)
-			}
+			expectJudged(t, got, c.passed, c.skipped, c.text)
 		})
 	}
 }
@@ -148,9 +153,7 @@ func TestScalingActive(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := ScalingActive("web").Eval(c.obs)
-			if got.Passed != c.passed || !strings.Contains(got.Message()+" "+got.Detail, c.text) {
-				t.Fatalf("passed %v, %q / %q", got.Passed, got.Message(), got.Detail)
-			}
+			expectJudged(t, got, c.passed, false, c.text)
 		})
 	}
 	got := ScalingActive("web").Eval(hpaRun(HPAState{At: after(-20), Conditions: inactive}, HPAState{At: after(30), Desired: 3}))
