@@ -50,20 +50,25 @@ unit: fmt vet
 	$(GO) test -race -count=1 ./...
 
 # End-to-end specs run one package at a time: they share the kind cluster.
+# Each e2e target keeps its log; on failure the failed specs and their
+# messages are printed last, where a CI log's tail shows them.
+LOG_DIR ?= chaosgate-logs
+e2e-log = set -o pipefail; mkdir -p $(LOG_DIR); time $(1) 2>&1 | tee $(LOG_DIR)/$(2).log || { suites/scripts/failure-digest.sh $(LOG_DIR)/$(2).log; exit 1; }
+
 e2e-cluster: docker build
-	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./clusters/e2e/ -v -ginkgo.v -ginkgo.no-color
+	$(call e2e-log,$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./clusters/e2e/ -v -ginkgo.v -ginkgo.no-color,e2e-cluster)
 
 # The gate's own specs under go test (Ginkgo flags work), shortened.
 e2e-specs: docker build
-	time $(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./suites/ -run TestSpecs -v -ginkgo.v -ginkgo.no-color \
-		-ginkgo.label-filter=scenario:self-healing -chaosgate.duration=30s -chaosgate.kills=2 -chaosgate.kill-interval=10s
+	$(call e2e-log,$(GO) test -tags e2e -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./suites/ -run TestSpecs -v -ginkgo.v -ginkgo.no-color \
+		-ginkgo.label-filter=scenario:self-healing -chaosgate.duration=30s -chaosgate.kills=2 -chaosgate.kill-interval=10s,e2e-specs)
 
 # The binary against the healthy sample and every negative control, and the
 # safety matrix: about an hour on this machine, past Ginkgo's default
 # one-hour suite timeout, hence its own.
 CONTROLS_TIMEOUT ?= 95m
 e2e-controls: docker build
-	time $(GO) test -tags e2e -count=1 -p 1 -timeout 100m ./suites/controls/ -v -ginkgo.v -ginkgo.no-color -ginkgo.timeout $(CONTROLS_TIMEOUT)
+	$(call e2e-log,$(GO) test -tags e2e -count=1 -p 1 -timeout 100m ./suites/controls/ -v -ginkgo.v -ginkgo.no-color -ginkgo.timeout $(CONTROLS_TIMEOUT),e2e-controls)
 
 e2e: e2e-cluster e2e-specs e2e-controls
 

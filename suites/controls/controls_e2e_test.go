@@ -64,6 +64,17 @@ type gateRun struct {
 	dir    string
 }
 
+// verdict is the end of the run's output, where the verdict and its
+// reasons are: enough to say why a run exited as it did (the whole output
+// went to GinkgoWriter as it came).
+func (r gateRun) verdict() string {
+	if i := strings.LastIndex(r.output, "Report:"); i >= 0 {
+		return r.output[i:]
+	}
+	lines := strings.Split(strings.TrimRight(r.output, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-15):], "\n")
+}
+
 // when acts on a running gate: once a line of its output contains marker,
 // do runs (with the gate's process).
 type when struct {
@@ -477,7 +488,7 @@ var controls = []struct {
 // must fail failed, those that must pass passed, and the measurements are
 // in the report.
 func expectControl(r gateRun, failing, passing, notJudged []string, name string) {
-	Expect(r.code).To(Equal(1), r.output)
+	Expect(r.code).To(Equal(1), "%s", r.verdict())
 	Expect(r.report.Run.Status).To(Equal(reports.StatusFailed))
 	for _, id := range failing {
 		Expect(r.check(id).Passed).To(BeFalse(), "%s should fail: %s", id, r.check(id).Message())
@@ -496,7 +507,7 @@ func expectControl(r gateRun, failing, passing, notJudged []string, name string)
 			Expect(sc.Faults).NotTo(BeEmpty())
 		}
 	}
-	AddReportEntry(name, r.output[strings.LastIndex(r.output, "Report:"):])
+	AddReportEntry(name, r.verdict())
 }
 
 var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailure, func() {
@@ -512,14 +523,14 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 			{"--workload", "suites/workloads/sample", "--target-service", "missing"},
 		} {
 			r := runGate(ctx, nil, args...)
-			Expect(r.code).To(Equal(2), "args %v: %s", args, r.output)
+			Expect(r.code).To(Equal(2), "args %v: %s", args, r.verdict())
 			Expect(r.output).To(ContainSubstring("Nothing was deployed or injected"), "args %v", args)
 		}
 	})
 
 	It("passes the healthy sample workload on every suite, with Ginkgo's JUnit holding one case per check", func(ctx SpecContext) {
 		r := runGate(ctx, nil)
-		Expect(r.code).To(Equal(0), r.output)
+		Expect(r.code).To(Equal(0), "%s", r.verdict())
 		Expect(r.report.Run.Status).To(Equal(reports.StatusPassed))
 		for _, f := range []string{"report.json", "junit.xml", "summary.md", "events.jsonl", "results-self-healing.jsonl", "results-node-failure.jsonl"} {
 			st, err := os.Stat(filepath.Join(r.dir, f))
@@ -564,7 +575,7 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		Expect(ju.Tests).To(Equal(checks))
 		Expect(ju.Failures).To(Equal(0))
 		Expect(ju.Suites[0].Cases[0].Name).To(HavePrefix("[It] "))
-		AddReportEntry("healthy sample, every suite", r.output[strings.LastIndex(r.output, "Report:"):])
+		AddReportEntry("healthy sample, every suite", r.verdict())
 	})
 
 	Describe("negative controls that touch only their own pods, three at a time", func() {
@@ -655,13 +666,13 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		data, _ := os.ReadFile(dep)
 		Expect(os.WriteFile(dep, []byte(strings.Replace(string(data), "- name: app\n", "- name: App_1\n", 1)), 0o644)).To(Succeed())
 		r := runGate(ctx, nil, "--workload", bad, "--label-filter", "scenario:self-healing")
-		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.code).To(Equal(2), "%s", r.verdict())
 		Expect(r.output).To(MatchRegexp(`deployment.yaml:\d+: Deployment sampleapp: .*App_1`))
 
 		scoped := sample()
 		Expect(os.WriteFile(filepath.Join(scoped, "role.yaml"), []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: chaosgate-e2e}\nrules: []\n"), 0o644)).To(Succeed())
 		r = runGate(ctx, nil, "--workload", scoped, "--label-filter", "scenario:self-healing")
-		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.code).To(Equal(2), "%s", r.verdict())
 		Expect(r.output).To(ContainSubstring("role.yaml:1: ClusterRole chaosgate-e2e: cluster-scoped objects would change the cluster for everyone"))
 	})
 
@@ -680,27 +691,27 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		}, NodeTimeout(3*time.Minute))
 
 		r := runGate(ctx, nil, "--context", "kind-chaosgate", "--label-filter", "scenario:self-healing")
-		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.code).To(Equal(2), "%s", r.verdict())
 		Expect(r.output).To(ContainSubstring(`context "kind-chaosgate" is not a kind cluster (node chaosgate-e2e-cloud-node has provider ID "aws:///eu-west-1a/i-0e2e")`))
 
 		r = runGate(ctx, nil, "--context", "kind-chaosgate", "--allow-context", "kind-chaosgate", "--suites", "node-failure")
-		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.code).To(Equal(2), "%s", r.verdict())
 		Expect(r.output).To(ContainSubstring("needs Docker access to the cluster's nodes"))
 
 		r = runGate(ctx, nil, "--context", "kind-chaosgate", "--allow-context", "kind-chaosgate", "--label-filter", "scenario:self-healing")
-		Expect(r.code).To(Equal(2), r.output)
+		Expect(r.code).To(Equal(2), "%s", r.verdict())
 		Expect(r.output).To(ContainSubstring("images cannot be loaded into its nodes"))
 	})
 
 	It("exits 130 when interrupted during setup", func(ctx SpecContext) {
 		r := runGate(ctx, &when{marker: "Running", do: interruptAfter(time.Second)}, "--label-filter", "scenario:self-healing")
-		Expect(r.code).To(Equal(130), r.output)
+		Expect(r.code).To(Equal(130), "%s", r.verdict())
 		Expect(r.report.Run.Status).To(Equal(reports.StatusInterrupted))
 	})
 
 	It("exits 130 when interrupted under load, with every fault reverted and listed", func(ctx SpecContext) {
 		r := runGate(ctx, &when{marker: "[self-healing] load", do: interruptAfter(13 * time.Second)}, "--label-filter", "scenario:self-healing")
-		Expect(r.code).To(Equal(130), r.output)
+		Expect(r.code).To(Equal(130), "%s", r.verdict())
 		Expect(r.report.Run.Status).To(Equal(reports.StatusInterrupted))
 		Expect(r.report.Scenarios).To(HaveLen(1))
 		Expect(r.report.Scenarios[0].Faults).NotTo(BeEmpty(), "an interrupted scenario's report must list its faults")

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/load"
 	"github.com/chaosgate/chaosgate/load/agents"
@@ -158,8 +160,8 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			return err
 		}
 	}
-	if serving, desired := r.pods.Now(); desired == 0 || serving < desired {
-		return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve", env.Target.Namespace, env.Target.Deployment, serving, desired)
+	if err := r.waitWhole(ctx, wholeTimeout); err != nil {
+		return err
 	}
 	if sc.Prepare != nil {
 		notes, err := sc.Prepare(ctx, env, &r.sc)
@@ -496,4 +498,25 @@ func (r *run) progress(ctx context.Context, done <-chan struct{}) {
 			fmt.Fprintf(r.env.Progress, "[%s] %s\n", r.sc.Name, r.status())
 		}
 	}
+}
+
+// wholeTimeout bounds the wait for every replica to serve before the load:
+// on a crowded machine a readiness probe misses now and then, so a pod
+// that served a moment ago may be unready for a few seconds.
+var wholeTimeout = time.Minute
+
+// waitWhole waits until every desired replica of the target serves.
+func (r *run) waitWhole(ctx context.Context, timeout time.Duration) error {
+	var serving, desired int
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		serving, desired = r.pods.Now()
+		return desired > 0 && serving >= desired, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return &InterruptedError{Cause: ctx.Err()}
+	}
+	return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve after %s", r.env.Target.Namespace, r.env.Target.Deployment, serving, desired, timeout)
 }

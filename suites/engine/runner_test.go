@@ -183,15 +183,45 @@ func TestRunTurnsPanicsIntoErrorsAndInterruptsIntoPartialReports(t *testing.T) {
 	}
 }
 
-func TestRunRefusesATargetThatIsNotWhole(t *testing.T) {
-	srv := server(t)
-	cs := fakeCluster(t, 0, true)
-	p, _ := cs.CoreV1().Pods("ns").Get(context.Background(), "web-0", metav1.GetOptions{})
-	p.Status.Conditions[0].Status = corev1.ConditionFalse
-	_, _ = cs.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
-	_, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), killScenario(1))
-	if err == nil || !strings.Contains(err.Error(), "2 of 3 replicas serve") {
-		t.Fatalf("err %v", err)
+// A replica unready for a moment before the load (a readiness probe missed
+// on a busy machine) is waited for; one that stays unready is refused.
+func TestRunWaitsForAWholeTargetAndRefusesOneThatStaysBroken(t *testing.T) {
+	defer func(d time.Duration) { wholeTimeout = d }(wholeTimeout)
+	wholeTimeout = 2 * time.Second
+	for _, tc := range []struct {
+		name    string
+		readyIn time.Duration // 0: never
+		wantErr string
+	}{
+		{name: "ready again in 500ms", readyIn: 500 * time.Millisecond},
+		{name: "never ready", wantErr: "2 of 3 replicas serve after 2s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := server(t)
+			cs := fakeCluster(t, 0, true)
+			p, _ := cs.CoreV1().Pods("ns").Get(context.Background(), "web-0", metav1.GetOptions{})
+			p.Status.Conditions[0].Status = corev1.ConditionFalse
+			_, _ = cs.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+			if tc.readyIn > 0 {
+				time.AfterFunc(tc.readyIn, func() {
+					p.Status.Conditions[0].Status = corev1.ConditionTrue
+					_, _ = cs.CoreV1().Pods("ns").UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+				})
+			}
+			out, err := Run(context.Background(), testEnv(t, cs, srv.URL+"/"), killScenario(1))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Report.Timeline.Total == 0 {
+				t.Fatal("no load was sent")
+			}
+		})
 	}
 }
 
