@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -401,5 +403,80 @@ func TestBurstEnd(t *testing.T) {
 		if got := tl.BurstEnd(c.from, time.Second); got != c.want {
 			t.Errorf("from %s: %s, want %s", c.from, got, c.want)
 		}
+	}
+}
+
+// Recent counts the requests that completed in the trailing window's whole
+// seconds, whatever order they were recorded in: a slow request that
+// started before the window but ended in it counts.
+func TestRecorderRecentCountsWhatCompletedInTheWindow(t *testing.T) {
+	origin := time.Unix(1000, 0)
+	rec := NewRecorder(io.Discard, origin)
+	at := func(s float64) time.Time { return origin.Add(time.Duration(s * float64(time.Second))) }
+	rec.Record(Result{Start: at(3.5), Latency: 2 * time.Second, Code: 200}) // completes in second 5
+	for i := 0; i < 50; i++ {                                               // seconds 0-4: OK, 10ms
+		rec.Record(Result{Start: at(float64(i) / 10), Latency: 10 * time.Millisecond, Code: 200})
+	}
+	for i := 0; i < 10; i++ { // second 6: failures
+		rec.Record(Result{Start: at(6 + float64(i)/20), Latency: time.Millisecond, Error: "connection refused"})
+	}
+	for _, tc := range []struct {
+		window    time.Duration
+		now       float64
+		total, ok int
+		p99       time.Duration
+	}{
+		{window: 2 * time.Second, now: 7.1, total: 11, ok: 1, p99: 2 * time.Second},        // seconds 5-6
+		{window: 10 * time.Second, now: 7.1, total: 61, ok: 51, p99: 2 * time.Second},      // 1 of 51 is 2%
+		{window: 3 * time.Second, now: 5.1, total: 30, ok: 30, p99: 10 * time.Millisecond}, // seconds 2-4
+		{window: time.Second, now: 20, total: 0, ok: 0},                                    // nothing since
+		{window: time.Hour, now: 7.1, total: 61, ok: 51, p99: 2 * time.Second},             // cut to 10s
+	} {
+		got := rec.Recent(tc.window, at(tc.now))
+		if got.Total != tc.total || got.OK != tc.ok || !within2Percent(got.P99, tc.p99) {
+			t.Errorf("Recent(%s, %gs) = %+v, want %d total, %d ok, p99 %s", tc.window, tc.now, got, tc.total, tc.ok, tc.p99)
+		}
+	}
+	if a := rec.Recent(time.Second, at(20)).Availability(); a != 100 {
+		t.Errorf("availability without requests %g, want 100", a)
+	}
+}
+
+func within2Percent(got, want time.Duration) bool {
+	return got >= want && float64(got) <= 1.02*float64(want)
+}
+
+// The histogram's p99 is never below the exact one and at most 2% above,
+// over latencies from 1µs to an hour.
+func TestRecentP99IsWithinTwoPercent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 200; round++ {
+		w := newRecentWindow(10 * time.Second)
+		n := 1 + rng.IntN(3000)
+		lat := make([]uint32, n)
+		scale := math.Pow(10, float64(rng.IntN(10)))
+		for i := range lat {
+			lat[i] = uint32(min(1+rng.Float64()*scale, math.MaxUint32))
+			w.add(Sample{Start: int64(2*time.Second) - int64(lat[i])*1000, LatencyUS: lat[i], OK: true}) // completes in second 2
+		}
+		exact := Percentile(lat, .99)
+		got := w.sum(5*time.Second, 3500*time.Millisecond).P99
+		if got < exact || float64(got) > 1.02*float64(exact)+float64(time.Microsecond) {
+			t.Fatalf("round %d: p99 %s, exact %s", round, got, exact)
+		}
+	}
+}
+
+// KeepRecent lengthens the window Recent answers for; the ring reuses its
+// slots as seconds pass.
+func TestRecorderKeepRecent(t *testing.T) {
+	origin := time.Unix(1000, 0)
+	rec := NewRecorder(io.Discard, origin)
+	rec.KeepRecent(time.Minute)
+	for s := 0; s < 300; s++ {
+		rec.Record(Result{Start: origin.Add(time.Duration(s) * time.Second), Latency: time.Millisecond, Code: 200})
+	}
+	if got := rec.Recent(time.Minute, origin.Add(299500*time.Millisecond)); got.Total != 60 {
+		t.Fatalf("last minute: %+v, want 60 requests", got)
 	}
 }

@@ -22,13 +22,15 @@ type Recorder struct {
 	buf       []byte
 	err       error
 	ok, total int
+	recent    recentWindow
 	// FlushEvery bounds how long a line may sit in the buffer.
 	FlushEvery time.Duration
 }
 
 // NewRecorder records into w (may be io.Discard) with offsets from origin.
 func NewRecorder(w io.Writer, origin time.Time) *Recorder {
-	return &Recorder{w: bufio.NewWriterSize(w, 64<<10), tl: NewTimeline(origin), lastFlush: time.Now(), FlushEvery: 200 * time.Millisecond}
+	return &Recorder{w: bufio.NewWriterSize(w, 64<<10), tl: NewTimeline(origin), lastFlush: time.Now(), FlushEvery: 200 * time.Millisecond,
+		recent: newRecentWindow(DefaultRecent)}
 }
 
 // Result is one request's outcome.
@@ -46,9 +48,11 @@ func (r *Recorder) Record(res Result) {
 	defer r.mu.Unlock()
 	r.tl.Add(res.Start, res.Latency, res.Code, res.Error)
 	r.total++
-	if r.tl.Samples[len(r.tl.Samples)-1].OK {
+	last := r.tl.Samples[len(r.tl.Samples)-1]
+	if last.OK {
 		r.ok++
 	}
+	r.recent.add(last)
 	if r.err != nil {
 		return
 	}

@@ -73,12 +73,23 @@ type Options struct {
 	// sample app's are known).
 	AppMetrics engine.AppMetrics
 	Params     Params
+	// Only, when set, are the suites run instead of All (a game day's
+	// plan, see GameDay); Suites must then be empty.
+	Only []Suite
 	// Timeout bounds the whole suite run; default 2h.
 	Timeout  time.Duration
 	Verbose  bool
 	Progress io.Writer
 	Logger   *slog.Logger
 	Command  []string
+}
+
+// suites are the suites a run may select from.
+func (o Options) suites() []Suite {
+	if len(o.Only) > 0 {
+		return o.Only
+	}
+	return All
 }
 
 // InputError is an invalid input, found before anything was injected
@@ -197,7 +208,10 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	match, _ := types.ParseLabelFilter(filter)
 	var selectedScenarios []engine.Scenario
 	var skipped, notApplicable []reports.SkippedSuite
-	for _, s := range All {
+	if len(o.Only) > 0 && o.Suites != "" && o.Suites != "all" {
+		return nil, &InputError{fmt.Errorf("--suites %s: a plan's run takes no suite", o.Suites)}
+	}
+	for _, s := range o.suites() {
 		selected, any := map[string]bool{}, false
 		scs := s.Scenarios(o.Params, w)
 		for _, sc := range scs {

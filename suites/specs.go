@@ -52,7 +52,7 @@ func (g *gate) register() {
 		}, NodeTimeout(5*time.Minute))
 	}, NodeTimeout(g.o.Cluster.Timeout+90*time.Minute)) // a cold node image build takes long
 
-	for _, s := range All {
+	for _, s := range g.o.suites() {
 		g.registerSuite(s)
 	}
 
@@ -160,7 +160,8 @@ func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
 func maxStepEffect(sc engine.Scenario) time.Duration {
 	var d time.Duration
 	for _, st := range sc.Steps {
-		d = max(d, st.EffectTimeout)
+		// a held fault due just before the load ends runs its hold after it
+		d = max(d, st.EffectTimeout+st.Hold)
 	}
 	return d
 }

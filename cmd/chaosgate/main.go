@@ -41,6 +41,9 @@ Usage:
   chaosgate run [flags]          run the resilience gate (see chaosgate run -h)
   chaosgate recover [--journal DIR] [--name N | --context C | --all]
                                  revert faults a crashed run left behind
+  chaosgate gameday --plan FILE [--dry-run]
+                                 run a game day's plan (steps in order, abort
+                                 rules, the gate's reports)
   chaosgate plan validate FILE... check game-day plans strictly (file:line:column)
   chaosgate report render DIR... rebuild report.html and summary.md from report.json
   chaosgate report trend [--fail-on-regression] DIR...
@@ -74,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = clusterCmd(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runCmd(ctx, args[1:], stdout, stderr)
+	case "gameday":
+		return gamedayCmd(ctx, args[1:], stdout, stderr)
 	case "recover":
 		err = recoverCmd(ctx, args[1:], stdout, stderr)
 	case "report":

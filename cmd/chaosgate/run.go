@@ -104,7 +104,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // badInput reports invalid input, found before anything was touched.
 func badInput(w io.Writer, err error) int {
-	fmt.Fprintf(w, "chaosgate run: %v\nNothing was deployed or injected.\n", err)
+	fmt.Fprintf(w, "chaosgate: %v\nNothing was deployed or injected.\n", err)
 	return exitUsage
 }
 

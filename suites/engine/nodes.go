@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,4 +73,16 @@ func (o *NodeObserver) Changes() []NodeChange {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([]NodeChange(nil), o.changes...)
+}
+
+// Now returns every node's state as last observed, in name order.
+func (o *NodeObserver) Now() []NodeChange {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]NodeChange, 0, len(o.last))
+	for _, c := range o.last {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b NodeChange) int { return strings.Compare(a.Node, b.Node) })
+	return out
 }

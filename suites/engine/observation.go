@@ -39,6 +39,10 @@ type Observation struct {
 	// events (read once, when the run is judged).
 	HPA       []HPAState
 	HPAEvents []HPAEvent
+	// Waits are the wait steps of a sequential scenario, as they ended;
+	// Aborted, when set, is the abort rule that stopped the run.
+	Waits   []WaitResult
+	Aborted *Aborted
 }
 
 // Victims are the pods a fault took away: the pods it hit, and the pods

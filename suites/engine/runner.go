@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/chaosgate/chaosgate/faults"
@@ -120,6 +121,7 @@ type run struct {
 	// origin is the start of the load; every offset counts from it.
 	origin time.Time
 	ids    []string
+	seqState
 }
 
 func (r *run) run(ctx context.Context, out *Outcome) error {
@@ -127,6 +129,9 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	// preflight: every fault is built and validated before anything runs
 	scheds := make([]faults.Schedule, len(sc.Steps))
 	for i, st := range sc.Steps {
+		if st.Wait != "" {
+			continue
+		}
 		f, err := st.Fault(env)
 		if err != nil {
 			return fmt.Errorf("step %d (%s): %w", i+1, st.Name, err)
@@ -215,12 +220,24 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		fmt.Fprintf(env.Progress, "[%s] load agents ready (%s)\n", sc.Name, fleet.Placement(ctx))
 	}
 	r.rec = load.NewRecorder(f, r.origin)
+	for _, a := range sc.Abort {
+		r.rec.KeepRecent(a.Window)
+	}
 	if env.Live != nil {
 		defer env.Live(r.status)()
 	}
 	steps := make([]string, 0, len(sc.Steps))
-	for _, s := range scheds {
-		steps = append(steps, fmt.Sprintf("%s, %d time(s) every %s from %s", s.Fault.Describe(), s.Times, s.Every, s.Start))
+	for i, st := range sc.Steps {
+		from := fmt.Sprintf("from %s", st.At)
+		if st.After != nil {
+			from = fmt.Sprintf("%s after the previous step", *st.After)
+		}
+		if st.Wait != "" {
+			steps = append(steps, fmt.Sprintf("wait for %s (up to %s), %s", st.Wait, st.WaitTimeout, from))
+			continue
+		}
+		s := scheds[i]
+		steps = append(steps, fmt.Sprintf("%s, %d time(s) every %s %s", s.Fault.Describe(), s.Times, s.Every, from))
 	}
 	rate := fmt.Sprintf("%d req/s for %s", sc.Load.Rate, sc.Load.Duration)
 	if len(r.rep.Load.Phases) > 0 {
@@ -237,9 +254,11 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	var loadErr error
 	faultErrs := make([]error, len(scheds))
 	ids := make([][]string, len(scheds))
+	r.loadDone = make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer close(r.loadDone)
 		err := guard("load", func() error {
 			if fleet != nil {
 				return fleet.Stream(lctx, r.rec)
@@ -254,14 +273,14 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			stopLoad()
 		}
 	}()
-	for i, s := range scheds {
+	runSchedule := func(i int, run func() ([]string, error)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var got []string
 			err := guard("fault schedule", func() error {
 				var err error
-				got, err = s.Run(lctx, env.Injector, r.origin)
+				got, err = run()
 				return err
 			})
 			mu.Lock()
@@ -273,6 +292,18 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			}
 		}()
 	}
+	if sc.Sequential && len(scheds) > 0 {
+		runSchedule(0, func() ([]string, error) { return r.runSequence(lctx, scheds) })
+	} else {
+		for i, s := range scheds {
+			runSchedule(i, func() ([]string, error) { return s.Run(lctx, env.Injector, r.origin) })
+		}
+	}
+	abortDone := make(chan struct{})
+	go func() {
+		defer close(abortDone)
+		r.abortWatch(lctx, stopLoad)
+	}()
 	var hookErr error
 	if os.Getenv(PanicHook) == "after-effect" {
 		wg.Add(1)
@@ -290,6 +321,9 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	r.progress(ctx, done)
+	// the watch ends with the load: what it decided is final before the
+	// reverts and the report
+	<-abortDone
 
 	// faults still active are reverted here, so the report has their revert
 	// times; the caller's cleanup reverts whatever this could not
@@ -315,11 +349,13 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		errs = append(errs, fmt.Errorf("load: %w", loadErr))
 	}
 	for _, e := range faultErrs {
-		if e != nil && !errors.Is(e, context.Canceled) {
+		// an abort cancels injections midway: what they return is the
+		// abort's doing; their reverts are judged below
+		if e != nil && !errors.Is(e, context.Canceled) && r.abortedAt() == nil {
 			errs = append(errs, fmt.Errorf("fault injection: %w", e))
 		}
 	}
-	if len(errs) == 0 && (loadErr != nil || lctx.Err() != nil) {
+	if r.abortedAt() == nil && len(errs) == 0 && (loadErr != nil || lctx.Err() != nil) {
 		// the load stopped early with no other cause recorded
 		errs = append(errs, fmt.Errorf("load stopped early: %v", loadErr))
 	}
@@ -460,6 +496,9 @@ func (r *run) observe() *Observation {
 		}
 	}
 	obs.Recoveries = recoveries(obs.Pods, obs.Faults)
+	r.mu.Lock()
+	obs.Waits, obs.Aborted = append([]WaitResult(nil), r.waits...), r.aborted
+	r.mu.Unlock()
 	obs.Usage, obs.App, obs.MetricsProblems = r.metrics.Samples()
 	var err error
 	if obs.HPA, err = r.hpa.States(); err != nil {
@@ -479,8 +518,32 @@ func (r *run) status() string {
 	if n > 0 {
 		avail = 100 * float64(ok) / float64(n)
 	}
-	return fmt.Sprintf("scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed, %d/%d replicas serving, %d fault(s) active",
-		r.sc.Name, time.Since(r.origin).Seconds(), r.sc.Load.Duration, n, avail, n-ok, serving, desired, r.env.Injector.Active())
+	recent := r.rec.Recent(10*time.Second, time.Now())
+	line := fmt.Sprintf("scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed (last 10s: %.2f%% ok, p99 %s), %d/%d replicas serving, %d fault(s) active",
+		r.sc.Name, time.Since(r.origin).Seconds(), r.sc.Load.Duration, n, avail, n-ok, recent.Availability(), recent.P99.Round(time.Millisecond), serving, desired, r.env.Injector.Active())
+	var off []string
+	for _, nd := range r.nodes.Now() {
+		switch {
+		case nd.Ready != corev1.ConditionTrue:
+			off = append(off, nd.Node+" NotReady")
+		case !nd.Schedulable:
+			off = append(off, nd.Node+" cordoned")
+		}
+	}
+	if len(off) > 0 {
+		line += ", nodes: " + strings.Join(off, ", ")
+	}
+	r.mu.Lock()
+	next := r.next
+	r.mu.Unlock()
+	switch {
+	case next.name == "":
+	case time.Now().Before(next.at):
+		line += fmt.Sprintf("; next: %s at %.0fs", next.name, next.at.Sub(r.origin).Seconds())
+	default:
+		line += fmt.Sprintf("; step %s since %.0fs", next.name, next.at.Sub(r.origin).Seconds())
+	}
+	return line
 }
 
 // progress prints a line every 5s until done.

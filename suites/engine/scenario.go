@@ -109,6 +109,14 @@ type Step struct {
 	// NeedsDocker marks faults that reach the nodes through Docker, which
 	// only kind clusters allow.
 	NeedsDocker bool
+	// After, when set, starts the step that long after the previous step
+	// ended instead of at At (sequential scenarios only).
+	After *time.Duration
+	// Wait, when set, makes the step a wait instead of a fault: the run
+	// waits until the condition holds, WaitTimeout at most, before its next
+	// step (sequential scenarios only).
+	Wait        Condition
+	WaitTimeout time.Duration
 }
 
 // Scenario is one run of load and faults and the checks that judge it.
@@ -137,6 +145,14 @@ type Scenario struct {
 	// infrastructure error. PrepareTime is how long it usually takes.
 	Prepare     func(ctx context.Context, env Env, sc *Scenario) (notes []string, err error)
 	PrepareTime time.Duration
+	// Sequential runs the steps one after another, in order (a game day's
+	// plan): each starts at its At, or its After after the previous step
+	// ended, never before the previous step ended. Otherwise every step
+	// keeps its own schedule, in parallel.
+	Sequential bool
+	// Abort rules stop the load and revert every fault at once when the
+	// service burns its budget (see AbortRulesHeld).
+	Abort []AbortRule
 }
 
 // Check judges one aspect of a run. Spec is the sentence its Ginkgo spec is
@@ -151,7 +167,9 @@ type Check struct {
 func (s Scenario) Planned() int {
 	n := 0
 	for _, st := range s.Steps {
-		n += st.Times
+		if st.Wait == "" {
+			n += st.Times
+		}
 	}
 	return n
 }
@@ -191,7 +209,13 @@ func (s Scenario) Validate() error {
 	if s.Settle < 0 || s.EffectTimeout < 0 {
 		errs = append(errs, fmt.Errorf("scenario %s: settle and effect timeout must not be negative", s.Name))
 	}
+	if err := s.validateSequence(); err != nil {
+		errs = append(errs, err)
+	}
 	for i, st := range s.Steps {
+		if st.Wait != "" {
+			continue
+		}
 		sched := faults.Schedule{Fault: placeholder{}, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At}
 		if st.Fault == nil {
 			errs = append(errs, fmt.Errorf("scenario %s: step %d has no fault", s.Name, i+1))
@@ -199,7 +223,7 @@ func (s Scenario) Validate() error {
 		if err := sched.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: %w", s.Name, i+1, err))
 		}
-		if last := st.At + time.Duration(st.Times-1)*st.Every; st.Times > 0 && last >= s.Load.Duration {
+		if last := st.At + time.Duration(st.Times-1)*st.Every; st.After == nil && st.Times > 0 && last >= s.Load.Duration {
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: the last injection at %s comes after the load ends at %s", s.Name, i+1, last, s.Load.Duration))
 		}
 	}

@@ -101,8 +101,8 @@ type Checks struct {
 }
 
 // AbortRule stops the run and reverts every fault at once when the
-// service burns its budget: availability over Window below Below, or p99
-// above Above for For.
+// service burns its budget: availability over the last Window below Below,
+// or the p99 of the OK requests of the last For above Above.
 type AbortRule struct {
 	Metric string // "availability" or "p99"
 	Below  float64

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/suites"
+	"github.com/chaosgate/chaosgate/suites/plan"
+)
+
+// gamedayCmd is `chaosgate gameday --plan FILE`: the plan's steps in order
+// under its load, on the gate's engine and reports, judged by its checks
+// and stopped by its abort rules. --dry-run prints the schedule and what
+// each step would hit, touching nothing.
+func gamedayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gameday", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clusterFlags
+	cf.register(fs)
+	file := fs.String("plan", "", "the game day's plan (YAML, see suites/plan/examples)")
+	dryRun := fs.Bool("dry-run", false, "print the resolved schedule and what each step would hit in the live cluster; deploy and inject nothing")
+	reportDir := fs.String("report-dir", "", "report folder (default chaosgate-reports/gameday-<time>)")
+	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
+	runTimeout := fs.Duration("run-timeout", 2*time.Hour, "bound on the whole game day")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return badInput(stderr, err)
+	}
+	if fs.NArg() > 0 || *file == "" {
+		return badInput(stderr, fmt.Errorf("usage: chaosgate gameday --plan FILE [--dry-run]"))
+	}
+	pl, err := plan.ParseFile(*file)
+	if err != nil {
+		return badInput(stderr, err)
+	}
+	uo, err := cf.options(stderr)
+	if err != nil {
+		return badInput(stderr, err)
+	}
+	dir := *reportDir
+	if dir == "" {
+		dir = "chaosgate-reports/gameday-" + time.Now().Format("20060102-150405")
+	}
+	opts, err := suites.GameDayOptions(pl, *file, suites.Options{
+		Cluster: uo, ReportDir: dir, JournalDir: *journal, Params: suites.DefaultParams(), Timeout: *runTimeout,
+		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "gameday"}, args...),
+	})
+	if err != nil {
+		return badInput(stderr, err)
+	}
+	if *dryRun {
+		err := suites.DryRun(ctx, opts, stdout)
+		var inErr *suites.InputError
+		switch {
+		case errors.As(err, &inErr):
+			return badInput(stderr, err)
+		case err != nil:
+			fmt.Fprintf(stderr, "chaosgate gameday: %v\n", err)
+			return exitInfra
+		}
+		return exitOK
+	}
+	res, err := suites.Gate(ctx, opts)
+	var inErr *suites.InputError
+	switch {
+	case errors.As(err, &inErr):
+		return badInput(stderr, err)
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintf(stderr, "chaosgate gameday: interrupted before anything was touched\n")
+		return exitCanceled
+	case err != nil:
+		fmt.Fprintf(stderr, "chaosgate gameday: %v\n", err)
+		return exitInfra
+	}
+	return verdict(res, dir, stdout)
+}

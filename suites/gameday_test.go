@@ -1,0 +1,148 @@
+package suites
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/suites/engine"
+	"github.com/chaosgate/chaosgate/suites/plan"
+)
+
+// Every shipped example plan turns into a valid sequential scenario: its
+// steps in order, each fault built by the fault it names, its checks and
+// its abort rules.
+func TestGameDayScenarioOfEveryExamplePlan(t *testing.T) {
+	files, err := filepath.Glob("plan/examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example plans: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			pl, err := plan.ParseFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := gameDayScenario(pl, DefaultParams(), nil)
+			if err := sc.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if !sc.Sequential || len(sc.Steps) != len(pl.Steps) || sc.Name != pl.Name {
+				t.Fatalf("scenario %s: sequential %v, %d steps for %d", sc.Name, sc.Sequential, len(sc.Steps), len(pl.Steps))
+			}
+			env := engine.Env{Target: engine.Target{Namespace: "shop", Deployment: "web", Selector: "app=web"}}
+			for i, st := range sc.Steps {
+				if st.Wait != "" {
+					continue
+				}
+				fault, err := st.Fault(env)
+				if st.NeedsDocker {
+					// no Docker in env: refused with the reason
+					if err == nil || !strings.Contains(err.Error(), "only kind clusters") {
+						t.Fatalf("step %s: %v", st.Name, err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("step %s: %v", st.Name, err)
+				}
+				if fault.Kind() != pl.Steps[i].Fault {
+					t.Fatalf("step %s builds %s, the plan names %s", st.Name, fault.Kind(), pl.Steps[i].Fault)
+				}
+			}
+			ids := map[string]bool{}
+			for _, c := range sc.Checks {
+				ids[c.ID] = true
+			}
+			if len(pl.Abort) > 0 != ids[engine.CheckAbortRules] || len(sc.Abort) != len(pl.Abort) {
+				t.Fatalf("abort rules %v, checks %v", sc.Abort, ids)
+			}
+		})
+	}
+}
+
+func TestGameDayScenarioTakesThePlansThresholdsAndRules(t *testing.T) {
+	pl, err := plan.Parse("gd.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1
+kind: GameDay
+name: gd
+target: {namespace: shop, deployment: sampleapp, service: sampleapp, workload: sample}
+load: {rate: 40, duration: 2m, timeout: 3s, path: /work}
+steps:
+- {name: kill, at: 10s, fault: pod-kill, params: {percent: 50, force: true}}
+- {name: healed, after: 2s, wait: replicas-ready, timeout: 30s}
+- {name: drain, after: 5s, fault: drain, hold: 10s, params: {evictionDeadline: 40s}}
+checks: {availability: 98, maxP99: 800ms}
+abort:
+- availability: {below: 90, window: 30s}
+- p99: {above: 2s, for: 20s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := gameDayScenario(pl, DefaultParams(), nil)
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if sc.Load.Rate != 40 || sc.Load.Duration != 2*time.Minute || sc.Load.Timeout != 3*time.Second || sc.Path != "/work" {
+		t.Fatalf("load %+v path %s", sc.Load, sc.Path)
+	}
+	specs := map[string]string{}
+	for _, c := range sc.Checks {
+		specs[c.ID] = c.Spec
+	}
+	for id, want := range map[string]string{
+		engine.CheckAvailability: "98%", engine.CheckP99: "800ms", engine.CheckWaitsMet: "wait step",
+		engine.CheckAbortRules: "availability over the last 30s below 90%; p99 over the last 20s above 2s",
+	} {
+		if !strings.Contains(specs[id], want) {
+			t.Errorf("check %s: %q, want it to say %q", id, specs[id], want)
+		}
+	}
+	f, err := sc.Steps[0].Fault(engine.Env{Target: engine.Target{Namespace: "shop", Selector: "app=sampleapp"}})
+	if pk, ok := f.(*faults.PodKill); err != nil || !ok || pk.Percent != 50 || pk.Count != 0 || !pk.Force || pk.Selector != "app=sampleapp" {
+		t.Fatalf("pod kill %+v, %v: want 50%% of the target's pods, forced", f, err)
+	}
+	if st := sc.Steps[1]; st.Wait != engine.ReplicasReady || st.WaitTimeout != 30*time.Second || st.After == nil || *st.After != 2*time.Second {
+		t.Fatalf("wait step %+v", st)
+	}
+	if st := sc.Steps[2]; st.Hold != 10*time.Second || st.EffectTimeout != 70*time.Second {
+		t.Fatalf("drain step: hold %s, effect timeout %s (the eviction deadline and 30s)", st.Hold, st.EffectTimeout)
+	}
+	o, err := GameDayOptions(pl, "gd.yaml", Options{Params: DefaultParams(), Suites: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Namespace != "shop" || o.Workload != "sample" || o.TargetService != "sampleapp" || o.Suites != "" || len(o.Only) != 1 {
+		t.Fatalf("options %+v", o)
+	}
+	// a gate run of the plan validates it before touching anything
+	if _, err := newGate(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGameDayOptionsRefusesWhatTheGateCannotRunYet(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"  service: web\nload: {none: true, duration: 1m}", "load.none"},
+		{"  service: web\nload: {rate: 10, duration: 1m}", "target.workload: required"},
+		{"  service: sampleapp\n  workload: sample\nload: {rate: 10, duration: 1m}", `target.deployment: "web" is not the workload's Deployment (sample has sampleapp)`},
+	} {
+		pl, err := plan.Parse("p.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1
+kind: GameDay
+name: p
+target:
+  namespace: shop
+  deployment: web
+`+tc.yaml+`
+steps: [{name: kill, at: 5s, fault: pod-kill}]
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = GameDayOptions(pl, "p.yaml", Options{Params: DefaultParams()})
+		expectErr(t, []string{tc.yaml}, err, "p.yaml: "+tc.want)
+	}
+}
