@@ -68,17 +68,5 @@ func gamedayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return exitOK
 	}
-	res, err := suites.Gate(ctx, opts)
-	var inErr *suites.InputError
-	switch {
-	case errors.As(err, &inErr):
-		return badInput(stderr, err)
-	case err != nil && ctx.Err() != nil:
-		fmt.Fprintf(stderr, "chaosgate gameday: interrupted before anything was touched\n")
-		return exitCanceled
-	case err != nil:
-		fmt.Fprintf(stderr, "chaosgate gameday: %v\n", err)
-		return exitInfra
-	}
-	return verdict(res, dir, stdout)
+	return runGate(ctx, "gameday", opts, stdout, stderr)
 }

@@ -87,19 +87,25 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	return runGate(ctx, "run", opts, stdout, stderr)
+}
+
+// runGate runs the gate (for command name) and returns the exit code: its
+// verdict, or what stopped it before anything was touched.
+func runGate(ctx context.Context, name string, opts suites.Options, stdout, stderr io.Writer) int {
 	res, err := suites.Gate(ctx, opts)
 	var inErr *suites.InputError
 	switch {
 	case errors.As(err, &inErr):
 		return badInput(stderr, err)
 	case err != nil && ctx.Err() != nil:
-		fmt.Fprintf(stderr, "chaosgate run: interrupted before anything was touched\n")
+		fmt.Fprintf(stderr, "chaosgate %s: interrupted before anything was touched\n", name)
 		return exitCanceled
 	case err != nil:
-		fmt.Fprintf(stderr, "chaosgate run: %v\n", err)
+		fmt.Fprintf(stderr, "chaosgate %s: %v\n", name, err)
 		return exitInfra
 	}
-	return verdict(res, dir, stdout)
+	return verdict(res, opts.ReportDir, stdout)
 }
 
 // badInput reports invalid input, found before anything was touched.
