@@ -101,8 +101,8 @@ type runOpts struct {
 func run(ctx context.Context, o runOpts, args ...string) gateRun {
 	hook := o.hook
 	dir := filepath.Join(GinkgoT().TempDir(), "report")
-	if args[0] == "run" {
-		args = append([]string{"run", "--report-dir", dir}, args[1:]...)
+	if args[0] == "run" || args[0] == "gameday" {
+		args = append([]string{args[0], "--report-dir", dir}, args[1:]...)
 	}
 	j := journal
 	if o.journal != "" {

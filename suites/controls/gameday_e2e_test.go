@@ -19,7 +19,7 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		deleteNamespaces(ctx, "chaosgate-gameday")
 	})
 
-	It("runs a plan of pod kills, a drain and a worker shutdown, in order, on the sample", func(ctx SpecContext) {
+	It("runs a plan of a worker shutdown, a drain and pod kills, in order, on the sample", func(ctx SpecContext) {
 		r := run(ctx, runOpts{}, "gameday", "--plan", "suites/plan/examples/kind-sample.yaml")
 		Expect(r.code).To(Equal(0), "%s", r.verdict())
 		Expect(r.report.Scenarios).To(HaveLen(1))
@@ -30,17 +30,16 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 			Expect(f.Reverted.IsZero() && f.Kind != "pod-kill").To(BeFalse(), "%s was not reverted", f.ID)
 			kinds = append(kinds, f.Kind)
 		}
-		Expect(kinds).To(Equal([]string{"pod-kill", "pod-kill", "drain", "node-shutdown"}))
-		// in order: the drain comes after the wait for the replicas (held
-		// for 1s) and 5s more; the shutdown after the drain was reverted,
-		// the next wait and 5s more
-		kill2, drain, shutdown := sc.Faults[1], sc.Faults[2], sc.Faults[3]
-		Expect(drain.Issued.Sub(kill2.InEffect)).To(BeNumerically(">=", 6*time.Second))
-		Expect(shutdown.Issued.Sub(drain.Reverted)).To(BeNumerically(">=", 6*time.Second))
+		Expect(kinds).To(Equal([]string{"node-shutdown", "drain", "pod-kill", "pod-kill"}))
+		// in order: each fault after the one before was reverted, the wait
+		// between them held for 1s, and 5s more
+		shutdown, drain, kill := sc.Faults[0], sc.Faults[1], sc.Faults[2]
+		Expect(drain.Issued.Sub(shutdown.Reverted)).To(BeNumerically(">=", 6*time.Second))
+		Expect(kill.Issued.Sub(drain.Reverted)).To(BeNumerically(">=", 6*time.Second))
 		Expect(r.check("waits-met").Passed).To(BeTrue(), r.check("waits-met").Message())
 		Expect(r.check("abort-rules").Passed).To(BeTrue(), r.check("abort-rules").Message())
 		Expect(r.output).To(ContainSubstring("last 10s:"), "the live lines show the recent window")
-		Expect(r.output).To(ContainSubstring("next: kill-pods at 10s"), "the live lines show the next step")
+		Expect(r.output).To(ContainSubstring("next: shutdown-worker at 10s"), "the live lines show the next step")
 		expectWhole(ctx)
 		AddReportEntry("game day on the sample", r.verdict())
 	})
@@ -57,8 +56,10 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		Expect(sc.Faults).To(HaveLen(1), "the pod kill due after the abort must never come")
 		drain := sc.Faults[0]
 		Expect(drain.Kind).To(Equal("drain"))
-		// reverted by the abort, well before its 40s hold was over
-		Expect(drain.Reverted.Sub(drain.InEffect)).To(BeNumerically("<", 30*time.Second))
+		// reverted by the abort, well before its 40s hold could be over
+		// (the abort may come before the drain is verified in effect)
+		Expect(drain.Reverted.IsZero()).To(BeFalse(), "the drain was not reverted")
+		Expect(drain.Reverted.Sub(drain.Issued)).To(BeNumerically("<", 30*time.Second))
 		Expect(time.Since(start)).To(BeNumerically("<", 2*time.Minute))
 		expectWhole(ctx)
 		AddReportEntry("abort control", r.verdict())
