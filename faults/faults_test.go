@@ -541,3 +541,32 @@ func TestIsFinding(t *testing.T) {
 		}
 	}
 }
+
+// slowToShow is a fault whose effect never shows: Verify waits for its
+// context.
+type slowToShow struct{ panicky }
+
+func (s slowToShow) Plan(context.Context) (Injection, error) { return s, nil }
+func (slowToShow) Verify(ctx context.Context) error          { <-ctx.Done(); return ctx.Err() }
+
+// A verification a revert stops is not a verification that timed out: the
+// event says which (an abort reverts faults before their effect shows).
+func TestInjectorSaysWhenARevertStoppedTheVerification(t *testing.T) {
+	reverted := 0
+	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r", VerifyTimeout: time.Minute}
+	id, err := in.Inject(context.Background(), slowToShow{panicky{&reverted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := in.Revert(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := in.AwaitEffect(context.Background(), id); ok {
+		t.Fatal("took effect")
+	}
+	e := in.Events()[0]
+	if !strings.Contains(e.Error, "verification was stopped after") || strings.Contains(e.Error, "within 1m0s") {
+		t.Fatalf("error %q", e.Error)
+	}
+}

@@ -167,6 +167,7 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 	in.mu.Unlock()
 	in.update(x, func(e *Event) { e.Verifying = true })
 	in.verifies.Add(1)
+	started := time.Now()
 	go func() {
 		defer in.verifies.Done()
 		defer close(x.verified)
@@ -181,6 +182,11 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 				return
 			}
 			e.Stage, e.Error = StageVerify, fmt.Sprintf("not observed in effect within %s: %v", timeout, err)
+			if errors.Is(vctx.Err(), context.Canceled) {
+				// not the timeout: a revert or the run's end stopped it
+				e.Error = fmt.Sprintf("not observed in effect before its verification was stopped after %s (the fault was reverted or the run stopped): %v",
+					now.Sub(started).Round(100*time.Millisecond), err)
+			}
 		})
 		if err != nil {
 			in.logger().Warn("fault not observed in effect", "id", id, "err", err)
