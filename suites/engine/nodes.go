@@ -86,3 +86,15 @@ func (o *NodeObserver) Now() []NodeChange {
 	slices.SortFunc(out, func(a, b NodeChange) int { return strings.Compare(a.Node, b.Node) })
 	return out
 }
+
+// problem is what keeps the node from taking pods ("NotReady",
+// "cordoned"), or "" when it is Ready and schedulable.
+func (c NodeChange) problem() string {
+	switch {
+	case c.Ready != corev1.ConditionTrue:
+		return "NotReady"
+	case !c.Schedulable:
+		return "cordoned"
+	}
+	return ""
+}

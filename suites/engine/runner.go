@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/chaosgate/chaosgate/faults"
@@ -518,16 +517,13 @@ func (r *run) status() string {
 	if n > 0 {
 		avail = 100 * float64(ok) / float64(n)
 	}
-	recent := r.rec.Recent(10*time.Second, time.Now())
-	line := fmt.Sprintf("scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed (last 10s: %.2f%% ok, p99 %s), %d/%d replicas serving, %d fault(s) active",
-		r.sc.Name, time.Since(r.origin).Seconds(), r.sc.Load.Duration, n, avail, n-ok, recent.Availability(), recent.P99.Round(time.Millisecond), serving, desired, r.env.Injector.Active())
+	recent := r.rec.Recent(load.DefaultRecent, time.Now())
+	line := fmt.Sprintf("scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed (last %s: %.2f%% ok, p99 %s), %d/%d replicas serving, %d fault(s) active",
+		r.sc.Name, time.Since(r.origin).Seconds(), r.sc.Load.Duration, n, avail, n-ok, load.DefaultRecent, recent.Availability(), recent.P99.Round(time.Millisecond), serving, desired, r.env.Injector.Active())
 	var off []string
 	for _, nd := range r.nodes.Now() {
-		switch {
-		case nd.Ready != corev1.ConditionTrue:
-			off = append(off, nd.Node+" NotReady")
-		case !nd.Schedulable:
-			off = append(off, nd.Node+" cordoned")
+		if p := nd.problem(); p != "" {
+			off = append(off, nd.Node+" "+p)
 		}
 	}
 	if len(off) > 0 {
@@ -570,10 +566,11 @@ var wholeTimeout = time.Minute
 
 // waitWhole waits until every desired replica of the target serves.
 func (r *run) waitWhole(ctx context.Context, timeout time.Duration) error {
-	var serving, desired int
+	var state string
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		serving, desired = r.pods.Now()
-		return desired > 0 && serving >= desired, nil
+		var whole bool
+		whole, state = r.holds(ReplicasReady)
+		return whole, nil
 	})
 	switch {
 	case err == nil:
@@ -581,5 +578,5 @@ func (r *run) waitWhole(ctx context.Context, timeout time.Duration) error {
 	case ctx.Err() != nil:
 		return &InterruptedError{Cause: ctx.Err()}
 	}
-	return fmt.Errorf("target %s/%s is not whole before the load: %d of %d replicas serve after %s", r.env.Target.Namespace, r.env.Target.Deployment, serving, desired, timeout)
+	return fmt.Errorf("target %s/%s is not whole before the load: %s after %s", r.env.Target.Namespace, r.env.Target.Deployment, state, timeout)
 }

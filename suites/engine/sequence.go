@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/load"
 	"github.com/chaosgate/chaosgate/reports"
@@ -138,8 +136,7 @@ func (r *run) runSequence(ctx context.Context, scheds []faults.Schedule) ([]stri
 		if err := r.sleepUntil(ctx, start); err != nil {
 			return ids, err
 		}
-		select {
-		case <-r.loadDone:
+		if r.loadEnded() {
 			// a fault with no load to judge it tests nothing; a wait not
 			// run is a wait not met
 			fmt.Fprintf(r.env.Progress, "[%s] the load ended before step %s: it and the steps after it are not run (lengthen load.duration)\n", r.sc.Name, st.Name)
@@ -153,7 +150,6 @@ func (r *run) runSequence(ctx context.Context, scheds []faults.Schedule) ([]stri
 			}
 			r.mu.Unlock()
 			return ids, nil
-		default:
 		}
 		if st.Wait != "" {
 			res := r.waitFor(ctx, st)
@@ -222,11 +218,9 @@ func (r *run) waitFor(ctx context.Context, st Step) WaitResult {
 			}
 			return res
 		}
-		select {
-		case <-r.loadDone:
+		if r.loadEnded() {
 			res.End, res.State = time.Now(), "the load ended first ("+res.State+")"
 			return res
-		default:
 		}
 	}
 }
@@ -241,8 +235,8 @@ func (r *run) holds(c Condition) (bool, string) {
 		nodes := r.nodes.Now()
 		var off []string
 		for _, n := range nodes {
-			if n.Ready != corev1.ConditionTrue || !n.Schedulable {
-				off = append(off, n.Node)
+			if p := n.problem(); p != "" {
+				off = append(off, n.Node+" "+p)
 			}
 		}
 		if len(off) > 0 {
@@ -360,6 +354,15 @@ type seqState struct {
 	next    nextStep
 	// loadDone is closed when the load has ended
 	loadDone chan struct{}
+}
+
+func (r *run) loadEnded() bool {
+	select {
+	case <-r.loadDone:
+		return true
+	default:
+		return false
+	}
 }
 
 // sleepUntil waits until t, or returns early when the load ends (nil: the
