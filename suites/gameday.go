@@ -122,6 +122,16 @@ func planFault(st plan.Step, p Params, w *workload.Workload) (b engine.FaultBuil
 	if count == 0 && num("percent") == 0 {
 		count = 1
 	}
+	// onNodes builds a fault that reaches the nodes through Docker, which
+	// only kind clusters give
+	onNodes := func(build func(env engine.Env) faults.Fault) engine.FaultBuilder {
+		return func(env engine.Env) (faults.Fault, error) {
+			if err := needDocker(env, st.Fault); err != nil {
+				return nil, err
+			}
+			return build(env), nil
+		}
+	}
 	n := p.Nodes
 	switch st.Fault {
 	case "pod-kill":
@@ -130,36 +140,24 @@ func planFault(st plan.Step, p Params, w *workload.Workload) (b engine.FaultBuil
 				Count: count, Percent: num("percent"), Force: flag("force"), IncludeNotReady: flag("notReady")}, nil
 		}, false, p.EffectTimeout
 	case "container-kill":
-		return func(env engine.Env) (faults.Fault, error) {
-			if err := needDocker(env, st.Fault); err != nil {
-				return nil, err
-			}
+		return onNodes(func(env engine.Env) faults.Fault {
 			return &faults.ContainerKill{Client: env.Client, Docker: env.Docker, Namespace: env.Target.Namespace, Selector: selector(env),
-				Container: str("container"), Count: count}, nil
-		}, true, p.EffectTimeout
+				Container: str("container"), Count: count}
+		}), true, p.EffectTimeout
 	case "node-shutdown":
-		return func(env engine.Env) (faults.Fault, error) {
-			if err := needDocker(env, st.Fault); err != nil {
-				return nil, err
-			}
+		return onNodes(func(env engine.Env) faults.Fault {
 			return &faults.NodeShutdown{Docker: env.Docker, Client: env.Client, Node: str("node"), Namespace: env.Target.Namespace,
-				Selector: env.Target.Selector, Kill: flag("powerOff")}, nil
-		}, true, n.EffectTimeout
+				Selector: env.Target.Selector, Kill: flag("powerOff")}
+		}), true, n.EffectTimeout
 	case "kubelet-stop":
-		return func(env engine.Env) (faults.Fault, error) {
-			if err := needDocker(env, st.Fault); err != nil {
-				return nil, err
-			}
-			return &faults.KubeletStop{Docker: env.Docker, Client: env.Client, Node: str("node"), Namespace: env.Target.Namespace, Selector: env.Target.Selector}, nil
-		}, true, n.EffectTimeout
+		return onNodes(func(env engine.Env) faults.Fault {
+			return &faults.KubeletStop{Docker: env.Docker, Client: env.Client, Node: str("node"), Namespace: env.Target.Namespace, Selector: env.Target.Selector}
+		}), true, n.EffectTimeout
 	case "network-partition":
-		return func(env engine.Env) (faults.Fault, error) {
-			if err := needDocker(env, st.Fault); err != nil {
-				return nil, err
-			}
+		return onNodes(func(env engine.Env) faults.Fault {
 			return &faults.NetworkPartition{Docker: env.Docker, Client: env.Client, Node: str("node"), Namespace: env.Target.Namespace,
-				Selector: env.Target.Selector, FromWorkers: flag("fromWorkers")}, nil
-		}, true, n.EffectTimeout
+				Selector: env.Target.Selector, FromWorkers: flag("fromWorkers")}
+		}), true, n.EffectTimeout
 	case "drain":
 		deadline := dur("evictionDeadline", n.DrainDeadline)
 		return func(env engine.Env) (faults.Fault, error) {

@@ -57,14 +57,8 @@ func gamedayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return badInput(stderr, err)
 	}
 	if *dryRun {
-		err := suites.DryRun(ctx, opts, stdout)
-		var inErr *suites.InputError
-		switch {
-		case errors.As(err, &inErr):
-			return badInput(stderr, err)
-		case err != nil:
-			fmt.Fprintf(stderr, "chaosgate gameday: %v\n", err)
-			return exitInfra
+		if err := suites.DryRun(ctx, opts, stdout); err != nil {
+			return gateError(ctx, "gameday", err, stderr)
 		}
 		return exitOK
 	}

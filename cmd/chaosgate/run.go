@@ -94,18 +94,25 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // verdict, or what stopped it before anything was touched.
 func runGate(ctx context.Context, name string, opts suites.Options, stdout, stderr io.Writer) int {
 	res, err := suites.Gate(ctx, opts)
+	if err != nil {
+		return gateError(ctx, name, err, stderr)
+	}
+	return verdict(res, opts.ReportDir, stdout)
+}
+
+// gateError reports an error that stopped the gate before anything was
+// touched and returns its exit code.
+func gateError(ctx context.Context, name string, err error, stderr io.Writer) int {
 	var inErr *suites.InputError
 	switch {
 	case errors.As(err, &inErr):
 		return badInput(stderr, err)
-	case err != nil && ctx.Err() != nil:
+	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "chaosgate %s: interrupted before anything was touched\n", name)
 		return exitCanceled
-	case err != nil:
-		fmt.Fprintf(stderr, "chaosgate %s: %v\n", name, err)
-		return exitInfra
 	}
-	return verdict(res, opts.ReportDir, stdout)
+	fmt.Fprintf(stderr, "chaosgate %s: %v\n", name, err)
+	return exitInfra
 }
 
 // badInput reports invalid input, found before anything was touched.
