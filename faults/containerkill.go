@@ -21,7 +21,7 @@ import (
 // through the node's container runtime (crictl, or containerd's ctr where
 // the node image has no crictl), not through the API: a real crash. The
 // kubelet heals it by restarting the container, not by replacing the pod.
-// It is in effect when the container's restartCount has gone up.
+// It is in effect once the kubelet has seen the container die.
 type ContainerKill struct {
 	Client    kubernetes.Interface
 	Docker    Docker
@@ -180,8 +180,11 @@ func killContainer(ctx context.Context, d Docker, node, id string) error {
 	return err
 }
 
-// Verify waits until each killed container's restart count went up: the
-// kubelet saw it die.
+// Verify waits until the kubelet has seen each killed container die: a
+// new container in its place, a restart counted, or the killed one no
+// longer running. Waiting for the restart itself would make a second kill
+// of one container wait out the kubelet's crash back-off (10s, doubling),
+// which is recovery, judged by its own check.
 func (i *containerKillInjection) Verify(ctx context.Context) error {
 	for {
 		var pending []string
@@ -191,13 +194,7 @@ func (i *containerKillInjection) Verify(ctx context.Context) error {
 				pending = append(pending, c.Pod+" (gone)")
 				continue
 			}
-			restarted := false
-			for _, s := range p.Status.ContainerStatuses {
-				if s.Name == c.Container && s.RestartCount > c.Restarts {
-					restarted = true
-				}
-			}
-			if !restarted {
+			if !c.diedIn(p) {
 				pending = append(pending, c.Pod)
 			}
 		}
@@ -206,10 +203,25 @@ func (i *containerKillInjection) Verify(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no restart seen for %s", strings.Join(pending, ", "))
+			return fmt.Errorf("still running the killed container: %s", strings.Join(pending, ", "))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// diedIn reports whether the pod's status shows the container c names dead.
+func (c containerRef) diedIn(p *corev1.Pod) bool {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name != c.Container {
+			continue
+		}
+		_, id, _ := strings.Cut(s.ContainerID, "://")
+		if last := s.LastTerminationState.Terminated; last != nil && strings.HasSuffix(last.ContainerID, "://"+c.ID) {
+			return true
+		}
+		return s.RestartCount > c.Restarts || (id != "" && id != c.ID) || s.State.Running == nil
+	}
+	return false
 }
 
 // Revert does nothing: the kubelet restarts the container.

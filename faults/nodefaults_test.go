@@ -145,6 +145,34 @@ func TestContainerKillThroughTheRuntime(t *testing.T) {
 	}
 }
 
+// A kill is in effect once the kubelet has seen the container die, not
+// once it restarted it: a second crash waits out the crash back-off.
+func TestContainerKillTakesEffectWhenTheKubeletSeesItDie(t *testing.T) {
+	killed := containerRef{Pod: "a", Container: "app", ID: "old", Restarts: 1}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	waiting := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+	for _, tc := range []struct {
+		name string
+		st   corev1.ContainerStatus
+		dead bool
+	}{
+		{"still running", corev1.ContainerStatus{Name: "app", ContainerID: "containerd://old", RestartCount: 1, State: running}, false},
+		{"in crash back-off", corev1.ContainerStatus{Name: "app", ContainerID: "containerd://old", RestartCount: 1, State: waiting}, true},
+		{"terminated, last state names it", corev1.ContainerStatus{Name: "app", RestartCount: 1, State: waiting,
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, ContainerID: "containerd://old"}}}, true},
+		{"restarted", corev1.ContainerStatus{Name: "app", ContainerID: "containerd://new", RestartCount: 2, State: running}, true},
+		{"a new container before the count moved", corev1.ContainerStatus{Name: "app", ContainerID: "containerd://new", RestartCount: 1, State: running}, true},
+		{"another container died", corev1.ContainerStatus{Name: "sidecar", ContainerID: "containerd://x", State: waiting}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{tc.st}}}
+			if got := killed.diedIn(p); got != tc.dead {
+				t.Fatalf("diedIn = %v, want %v", got, tc.dead)
+			}
+		})
+	}
+}
+
 func TestDrainRespectsBudgetsAndUncordons(t *testing.T) {
 	k := newFakeKind(t, "w1", "w2")
 	k.addPod(podOn("a", "w1", true))
