@@ -48,9 +48,9 @@ const DigestAnnotation = "chaosgate.dev/workload-digest"
 // ResetNamespace gives a run a clean slate: objects an earlier run left (a
 // PDB, an HPA, pods of another version) must not leak into this one. A
 // namespace chaosgate created earlier is deleted and created again; one it
-// did not create is refused. Pods are force-deleted first so that a
-// workload that ignores SIGTERM does not hold the deletion for its grace
-// period.
+// did not create is refused. Its pods are force-deleted until it is gone
+// so that a workload that ignores SIGTERM does not hold the deletion for
+// its grace period.
 //
 // A namespace whose last run ended cleanly with the same workload (same
 // digest) is kept, as deleting a namespace takes the namespace controller
@@ -81,19 +81,24 @@ func ResetNamespace(ctx context.Context, cs kubernetes.Interface, namespace, dig
 		}
 		return true, nil
 	default:
-		if err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return false, fmt.Errorf("delete pods in %s: %w", namespace, err)
-		}
 		if err := cs.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return false, fmt.Errorf("delete namespace %s: %w", namespace, err)
 		}
+		// Pods are force-deleted while the namespace terminates, not only
+		// before: a ReplicaSet the namespace controller has not reached yet
+		// replaces a force-deleted pod at once, and the controller would
+		// then wait out that pod's graceful shutdown (13.7s measured here
+		// with the sample's 5s drain delay).
 		err := wait.For(func(ctx context.Context) (bool, error) {
 			_, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return true, nil
 			}
+			if err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return false, fmt.Errorf("delete pods in %s: %w", namespace, err)
+			}
 			return false, nil
-		}, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
+		}, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(500*time.Millisecond), wait.WithImmediate())
 		if err != nil {
 			return false, fmt.Errorf("namespace %s still terminating after %s: %w", namespace, timeout, err)
 		}

@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestResetNamespace(t *testing.T) {
@@ -100,6 +102,62 @@ func TestResetNamespace(t *testing.T) {
 				t.Errorf("after MarkNamespace: %v %v", ns.Annotations, err)
 			}
 		})
+	}
+}
+
+// The namespace controller waits for every pod's graceful shutdown; a
+// ReplicaSet it has not deleted yet replaces a force-deleted pod. The reset
+// keeps force-deleting pods until the namespace is gone.
+func TestResetNamespaceForceDeletesPodsWhileTerminating(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gate", Labels: map[string]string{ManagedByLabel: fieldManager}}}
+	old := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "gate"}}
+	cs := fake.NewClientset(ns, old)
+	podsGVR := corev1.SchemeGroupVersion.WithResource("pods")
+	nsGVR := corev1.SchemeGroupVersion.WithResource("namespaces")
+	var mu sync.Mutex
+	deletions, graceful := 0, 0
+	terminating := false
+	cs.PrependReactor("delete", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		terminating = true // finalizing, not gone
+		return true, nil, nil
+	})
+	cs.PrependReactor("delete-collection", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if g := a.(k8stesting.DeleteCollectionActionImpl).DeleteOptions.GracePeriodSeconds; g == nil || *g != 0 {
+			graceful++
+		}
+		deletions++
+		list, _ := cs.Tracker().List(podsGVR, corev1.SchemeGroupVersion.WithKind("Pod"), "gate")
+		for _, p := range list.(*corev1.PodList).Items {
+			_ = cs.Tracker().Delete(podsGVR, "gate", p.Name)
+		}
+		if deletions == 1 { // the ReplicaSet replaces it
+			_ = cs.Tracker().Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "replacement", Namespace: "gate"}})
+		}
+		return true, nil, nil
+	})
+	// the namespace controller removes the namespace once no pod is left
+	cs.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		list, _ := cs.Tracker().List(podsGVR, corev1.SchemeGroupVersion.WithKind("Pod"), "gate")
+		if terminating && len(list.(*corev1.PodList).Items) == 0 {
+			_ = cs.Tracker().Delete(nsGVR, "", "gate")
+			terminating = false
+		}
+		return false, nil, nil
+	})
+	if _, err := ResetNamespace(context.Background(), cs, "gate", "d1", 10*time.Second); err != nil {
+		t.Fatalf("ResetNamespace: %v", err)
+	}
+	if deletions < 2 || graceful != 0 {
+		t.Errorf("pod deletions %d (graceful %d), want the replacement force-deleted too", deletions, graceful)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "gate", metav1.GetOptions{}); err != nil {
+		t.Errorf("namespace not created again: %v", err)
 	}
 }
 
