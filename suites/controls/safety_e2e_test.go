@@ -53,6 +53,8 @@ var _ = Describe("a run that ends badly leaves nothing broken", Label("e2e", "sa
 			r := run(ctx, runOpts{hook: inEffect}, append([]string{"run"}, fc.args...)...)
 			Expect(r.code).To(Equal(130), "%s", r.verdict())
 			Expect(r.report.Run.Status).To(Equal(reports.StatusInterrupted))
+			Expect(r.report.Scenarios).To(HaveLen(1))
+			Expect(r.report.Scenarios[0].Faults).NotTo(BeEmpty(), "an interrupted scenario's report must list its faults")
 			expectWhole(ctx)
 		})
 

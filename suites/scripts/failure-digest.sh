@@ -1,6 +1,7 @@
 #!/bin/bash
 # failure-digest.sh LOG: the failed specs of a Ginkgo -v log, each with the
-# lines that say why (its failure message, the gate's verdict or error),
+# lines that say why (its failure message, the gate's verdict or error,
+# each failed check with its measurement),
 # printed last and short so that the tail of a CI log holds them.
 set -euo pipefail
 log=${1:?usage: failure-digest.sh LOG}
@@ -12,5 +13,5 @@ awk '
 	/^------------------------------/ { on = 0; next }
 	title { print "* " substr($0, 1, 300); title = 0; next }
 	/^  \[(FAILED|PANICKED|TIMEDOUT)\]/ && !msg { print "  " substr($0, 3, 300); msg = 1; n++; next }
-	/ERROR: |^ *chaosgate: |FAILED: SLO|INTERRUPTED: / && n < 6 { sub(/^ +/, ""); print "    " substr($0, 1, 300); n++ }
+	/ERROR: |^ *chaosgate: |FAILED: SLO|INTERRUPTED: | FAIL: / && n < 14 { sub(/^ +/, ""); print "    " substr($0, 1, 300); n++ }
 ' "$log"
