@@ -6,6 +6,7 @@
 // Configuration comes from the environment, as on Kubernetes:
 //
 //	PORT (8080), POD_NAME, NODE_NAME, START_DELAY (0s), DRAIN_DELAY (5s),
+//	DRAIN_QUIET (0s: off), DRAIN_MAX (15s),
 //	GRACEFUL_SHUTDOWN (true), SHUTDOWN_TIMEOUT (10s), MAX_WORK (2s),
 //	RESPONSE_DELAY (0s), IGNORE_SIGTERM (false), CRASH_IF_FILE (""),
 //	CRASH_AFTER (0s: never)
@@ -70,7 +71,7 @@ func main() {
 func configFromEnv(getenv func(string) string) (config, error) {
 	cfg := config{
 		Addr: ":8080", Pod: getenv("POD_NAME"), Node: getenv("NODE_NAME"), Version: version,
-		DrainDelay: 5 * time.Second, Graceful: true, ShutdownTimeout: 10 * time.Second, MaxWork: 2 * time.Second,
+		DrainDelay: 5 * time.Second, DrainMax: 15 * time.Second, Graceful: true, ShutdownTimeout: 10 * time.Second, MaxWork: 2 * time.Second,
 	}
 	if cfg.Pod == "" {
 		cfg.Pod, _ = os.Hostname()
@@ -86,7 +87,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		env string
 		dst *time.Duration
 	}{
-		{"START_DELAY", &cfg.StartDelay}, {"DRAIN_DELAY", &cfg.DrainDelay},
+		{"START_DELAY", &cfg.StartDelay}, {"DRAIN_DELAY", &cfg.DrainDelay}, {"DRAIN_QUIET", &cfg.DrainQuiet}, {"DRAIN_MAX", &cfg.DrainMax},
 		{"SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout}, {"MAX_WORK", &cfg.MaxWork}, {"RESPONSE_DELAY", &cfg.ResponseDelay},
 		{"CRASH_AFTER", &cfg.CrashAfter},
 	}

@@ -32,6 +32,13 @@ type config struct {
 	// DrainDelay is how long the app keeps serving, unready, after SIGTERM
 	// so endpoints controllers and kube-proxy stop sending it traffic.
 	DrainDelay time.Duration
+	// DrainQuiet, when set, keeps the app serving after DrainDelay until no
+	// request has arrived for this long (at most until DrainMax after
+	// SIGTERM): how long kube-proxy takes to stop routing to a terminating
+	// pod varies with the machine's load, and a fixed delay shorter than
+	// that refuses the connections still routed here.
+	DrainQuiet time.Duration
+	DrainMax   time.Duration
 	// Graceful false exits at once on SIGTERM, dropping in-flight requests.
 	Graceful bool
 	// ShutdownTimeout bounds waiting for in-flight requests.
@@ -60,10 +67,13 @@ type server struct {
 	cfg      config
 	ready    atomic.Bool
 	inflight sync.WaitGroup
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	log      *slog.Logger
+	// lastRequest is when the last request of the app's own paths (not
+	// probes or metrics) arrived, in Unix nanoseconds.
+	lastRequest atomic.Int64
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	log         *slog.Logger
 }
 
 func newServer(cfg config, log *slog.Logger) *server {
@@ -103,6 +113,7 @@ func (s *server) instrument(name string, h http.Handler) http.Handler {
 		s.inflight.Add(1)
 		defer s.inflight.Done()
 		start := time.Now()
+		s.lastRequest.Store(start.UnixNano())
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
@@ -164,7 +175,23 @@ func (s *server) work(w http.ResponseWriter, r *http.Request) {
 	if d > s.cfg.MaxWork {
 		d = s.cfg.MaxWork
 	}
+	// wait holds the answer after the work, like a call to a dependency:
+	// requests stay in flight without costing CPU
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		p, err := time.ParseDuration(v)
+		if err != nil || p < 0 {
+			http.Error(w, "wait must be a non-negative duration such as 200ms", http.StatusBadRequest)
+			return
+		}
+		wait = min(p, s.cfg.MaxWork)
+	}
 	x := burnCPU(r.Context(), d)
+	select {
+	case <-time.After(wait):
+	case <-r.Context().Done():
+		return
+	}
 	fmt.Fprintf(w, "worked %s (%x)\n", d, x&0xff)
 }
 
@@ -251,8 +278,8 @@ func (s *server) serve(ctx context.Context) error {
 	// Turn unready first and keep serving while the endpoint is removed
 	// everywhere; only then stop accepting and drain in-flight requests.
 	s.ready.Store(false)
-	s.log.Info("SIGTERM: draining", "delay", s.cfg.DrainDelay)
-	time.Sleep(s.cfg.DrainDelay)
+	s.log.Info("SIGTERM: draining", "delay", s.cfg.DrainDelay, "quiet", s.cfg.DrainQuiet)
+	s.awaitDrained(time.Now())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -263,4 +290,23 @@ func (s *server) serve(ctx context.Context) error {
 	}
 	s.log.Info("drained, exiting")
 	return nil
+}
+
+// awaitDrained waits DrainDelay from SIGTERM, then, with DrainQuiet set,
+// until no request has arrived for DrainQuiet or DrainMax has passed.
+func (s *server) awaitDrained(sigterm time.Time) {
+	time.Sleep(time.Until(sigterm.Add(s.cfg.DrainDelay)))
+	if s.cfg.DrainQuiet <= 0 {
+		return
+	}
+	deadline := sigterm.Add(s.cfg.DrainMax)
+	for {
+		quietUntil := time.Unix(0, s.lastRequest.Load()).Add(s.cfg.DrainQuiet)
+		now := time.Now()
+		if !now.Before(quietUntil) || !now.Before(deadline) {
+			s.log.Info("SIGTERM: no longer routed to", "after", now.Sub(sigterm).Round(time.Millisecond), "quiet", !now.Before(quietUntil))
+			return
+		}
+		time.Sleep(min(quietUntil.Sub(now), deadline.Sub(now)))
+	}
 }

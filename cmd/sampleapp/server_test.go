@@ -56,6 +56,16 @@ func start(t *testing.T, cfg config) (string, context.CancelFunc, chan error) {
 	return base, cancel, done
 }
 
+// tryGet is get for a server that may be gone: 0 when the request failed.
+func tryGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -80,6 +90,13 @@ func TestEndpoints(t *testing.T) {
 	}
 	if code, body := get(t, base+"/work?ms=5"); code != 200 || !strings.Contains(body, "worked 5ms") {
 		t.Fatalf("/work = %d %q", code, body)
+	}
+	start := time.Now()
+	if code, body := get(t, base+"/work?ms=1&wait=150ms"); code != 200 || !strings.Contains(body, "worked 1ms") || time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("/work?ms=1&wait=150ms = %d %q after %s", code, body, time.Since(start))
+	}
+	if code, _ := get(t, base+"/work?wait=soon"); code != 400 {
+		t.Fatalf("/work?wait=soon = %d", code)
 	}
 	if code, _ := get(t, base+"/work?ms=-1"); code != 400 {
 		t.Fatalf("/work?ms=-1 = %d", code)
@@ -135,6 +152,64 @@ func TestGracefulDrainKeepsServingUnready(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/"); err == nil {
 		t.Fatal("still serving after shutdown")
+	}
+}
+
+// With DRAIN_QUIET the app drains for as long as requests keep coming (a
+// kube-proxy slow to stop routing here), then exits once they stop, and
+// never past DRAIN_MAX.
+func TestDrainWaitsUntilRequestsStop(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		traffic   time.Duration
+		max       time.Duration
+		wantAtGE  time.Duration
+		wantBelow time.Duration
+	}{
+		{"until quiet", time.Second, 5 * time.Second, time.Second, 2500 * time.Millisecond},
+		{"no traffic: the delay only", 0, 5 * time.Second, 200 * time.Millisecond, 900 * time.Millisecond},
+		{"bounded by the maximum", 3 * time.Second, 1200 * time.Millisecond, 1200 * time.Millisecond, 2500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, cancel, done := start(t, config{Pod: "p", Graceful: true, DrainDelay: 200 * time.Millisecond,
+				DrainQuiet: 500 * time.Millisecond, DrainMax: tc.max})
+			sigterm := time.Now()
+			cancel()
+			exited := make(chan time.Duration, 1)
+			go func() {
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+				exited <- time.Since(sigterm)
+			}()
+			failed := 0
+			var took time.Duration
+		traffic:
+			for time.Since(sigterm) < tc.traffic {
+				if code, _ := tryGet(base + "/"); code != 200 {
+					select {
+					case took = <-exited: // refused once it exited: expected
+						break traffic
+					case <-time.After(100 * time.Millisecond):
+						failed++ // refused while it still ran
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if took == 0 {
+				select {
+				case took = <-exited:
+				case <-time.After(5 * time.Second):
+					t.Fatal("did not exit")
+				}
+			}
+			if took < tc.wantAtGE || took >= tc.wantBelow {
+				t.Errorf("exited %s after SIGTERM, want [%s, %s)", took, tc.wantAtGE, tc.wantBelow)
+			}
+			if failed > 0 {
+				t.Errorf("%d requests failed while draining", failed)
+			}
+		})
 	}
 }
 
