@@ -196,20 +196,23 @@ func planFault(st plan.Step, p Params, w *workload.Workload) (b engine.FaultBuil
 // What the plan asks that the gate cannot do yet is an input error.
 func GameDayOptions(pl *plan.Plan, file string, base Options) (Options, error) {
 	t := pl.Target
-	switch {
-	case pl.Load.None:
+	if pl.Load.None {
 		return base, &InputError{fmt.Errorf("%s: load.none: a game day without generated load is not supported yet: give load.rate", file)}
-	case t.Workload == "":
-		return base, &InputError{fmt.Errorf("%s: target.workload: required (a folder of the workload's YAML, \"sample\" or \"bundled:NAME\"): running against a Deployment that is already deployed is not supported yet", file)}
-	}
-	w, err := workload.LoadWorkload(t.Workload, t.Service, t.Port)
-	if err != nil {
-		return base, &InputError{fmt.Errorf("%s: target.workload: %w", file, err)}
-	}
-	if w.Deployment.Name != t.Deployment {
-		return base, &InputError{fmt.Errorf("%s: target.deployment: %q is not the workload's Deployment (%s has %s)", file, t.Deployment, t.Workload, w.Deployment.Name)}
 	}
 	o := base
+	if t.Workload == "" {
+		// a Deployment already running: read from the cluster when the run
+		// starts, and judged as it runs
+		o.Deployment = t.Deployment
+	} else {
+		w, err := workload.LoadWorkload(t.Workload, t.Service, t.Port)
+		if err != nil {
+			return base, &InputError{fmt.Errorf("%s: target.workload: %w", file, err)}
+		}
+		if w.Deployment.Name != t.Deployment {
+			return base, &InputError{fmt.Errorf("%s: target.deployment: %q is not the workload's Deployment (%s has %s)", file, t.Deployment, t.Workload, w.Deployment.Name)}
+		}
+	}
 	o.Context, o.Namespace, o.Workload = t.Context, t.Namespace, t.Workload
 	o.TargetService, o.TargetPort = t.Service, t.Port
 	if t.AllowContext {

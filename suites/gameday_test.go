@@ -124,10 +124,38 @@ abort:
 	}
 }
 
+// Without a workload folder the plan's Deployment is the target, read
+// from the cluster when the run starts and never deployed.
+func TestGameDayOptionsTargetALiveDeployment(t *testing.T) {
+	pl, err := plan.Parse("p.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1
+kind: GameDay
+name: p
+target:
+  namespace: shop
+  deployment: web
+  service: front
+load: {rate: 10, duration: 1m}
+steps: [{name: kill, at: 5s, fault: pod-kill}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := GameDayOptions(pl, "p.yaml", Options{Params: DefaultParams(), Workload: "sample"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Deployment != "web" || o.Workload != "" || o.TargetService != "front" || o.Namespace != "shop" {
+		t.Fatalf("options: deployment %q, workload %q, service %q, namespace %q", o.Deployment, o.Workload, o.TargetService, o.Namespace)
+	}
+	o.Workload = "sample"
+	if _, err := newGate(context.Background(), o); err == nil || !strings.Contains(err.Error(), "a workload folder (sample) and a live Deployment (web): give one") {
+		t.Fatalf("both a folder and a live Deployment: %v", err)
+	}
+}
+
 func TestGameDayOptionsRefusesWhatTheGateCannotRunYet(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"  service: web\nload: {none: true, duration: 1m}", "load.none"},
-		{"  service: web\nload: {rate: 10, duration: 1m}", "target.workload: required"},
 		{"  service: sampleapp\n  workload: sample\nload: {rate: 10, duration: 1m}", `target.deployment: "web" is not the workload's Deployment (sample has sampleapp)`},
 	} {
 		pl, err := plan.Parse("p.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1

@@ -35,7 +35,12 @@ type Options struct {
 	Cluster clusters.UpOptions
 	// Workload is a folder of YAML, "sample" for the bundled app, or
 	// "bundled:NAME" for a bundled variant.
-	Workload      string
+	Workload string
+	// Deployment, instead of Workload, names a Deployment already running
+	// in Namespace (a game day on a team's service): it is read from the
+	// cluster and judged as it is. Nothing of it is deployed, reset or
+	// moved; the namespace is not recreated.
+	Deployment    string
 	TargetService string
 	TargetPort    int
 	// LoadImages are local Docker images copied into the kind nodes.
@@ -138,6 +143,8 @@ type gate struct {
 	events *reports.JSONLines
 	// digest identifies the deployed workload (manifests, images, version)
 	digest string
+	// exposed is set once the gate's NodePort Service exists
+	exposed bool
 }
 
 func (g *gate) logger() *slog.Logger {
@@ -198,9 +205,9 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	if o.Timeout < 0 {
 		return nil, &InputError{fmt.Errorf("--timeout %s: must be positive", o.Timeout)}
 	}
-	w, err := workload.LoadWorkload(o.Workload, o.TargetService, o.TargetPort)
+	w, err := loadTarget(ctx, o)
 	if err != nil {
-		return nil, &InputError{fmt.Errorf("--workload: %w", err)}
+		return nil, err
 	}
 	o.Params.Config.release = newRelease()
 	// only what the filter selects must be valid: a short --duration for
@@ -259,6 +266,49 @@ func newGate(ctx context.Context, o Options) (*gate, error) {
 	g := &gate{ctx: ctx, o: o, w: w, filter: filter, journal: faults.Journal{Dir: o.JournalDir}, selected: selectedScenarios, skipped: skipped, notApplicable: notApplicable}
 	g.injector = &faults.Injector{Journal: g.journal, Cluster: o.Cluster.Name, Logger: g.logger()}
 	return g, nil
+}
+
+// loadTarget reads the workload's manifests, or the live Deployment
+// Options.Deployment names from the cluster (read only: the kind cluster
+// must exist already).
+func loadTarget(ctx context.Context, o Options) (*workload.Workload, error) {
+	if o.Deployment == "" {
+		w, err := workload.LoadWorkload(o.Workload, o.TargetService, o.TargetPort)
+		if err != nil {
+			return nil, &InputError{fmt.Errorf("--workload: %w", err)}
+		}
+		return w, nil
+	}
+	if o.Workload != "" {
+		return nil, &InputError{fmt.Errorf("a workload folder (%s) and a live Deployment (%s): give one", o.Workload, o.Deployment)}
+	}
+	var c *clusters.Cluster
+	var err error
+	if o.Context != "" {
+		c, err = clusters.ConnectContext(o.Cluster.KubeconfigPath, o.Context)
+	} else {
+		var ok bool
+		if ok, err = clusters.Exists(o.Cluster.Name); err == nil && !ok {
+			return nil, &InputError{fmt.Errorf("Deployment %s: no kind cluster %q to read it from (a live target runs in a cluster that exists)", o.Deployment, o.Cluster.Name)}
+		}
+		if err == nil {
+			c, err = clusters.Connect(o.Cluster.Name, o.Cluster.KubeconfigPath)
+		}
+	}
+	var ce *clusters.ContextError
+	if errors.As(err, &ce) {
+		return nil, &InputError{err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the live target: %w", err)
+	}
+	w, err := workload.FromCluster(ctx, c.Client, o.Namespace, o.Deployment, o.TargetService, o.TargetPort)
+	var nf *workload.NotFoundError
+	var ve *workload.ValidationError
+	if errors.As(err, &nf) || errors.As(err, &ve) {
+		return nil, &InputError{err}
+	}
+	return w, err
 }
 
 // scenarioSelected reports whether the label filter selects any check of
@@ -550,6 +600,12 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 		g.mu.Unlock()
 	}
 	res := g.finish()
+	if g.w.Live && g.cluster != nil && g.exposed {
+		// the team's namespace keeps nothing of the run
+		if err := workload.Unexpose(rctx, g.cluster.Client, g.o.Namespace); err != nil {
+			g.logger().Warn("the NodePort Service of the run is left in the namespace", "service", workload.ExposedServiceName, "err", err)
+		}
+	}
 	if c := res.Verdict.Code; (c == ExitPassed || c == ExitBreached) && g.cluster != nil && g.digest != "" {
 		// a run that ended cleanly leaves a namespace the next run with the
 		// same workload may keep

@@ -230,7 +230,7 @@ func (g *gate) setUp(ctx context.Context) error {
 		return err
 	}
 	images := append([]string(nil), o.LoadImages...)
-	if g.w.UsesImage(workload.SampleImage) {
+	if g.w.UsesImage(workload.SampleImage) && !g.w.Live { // a live target runs its images already
 		if err := workload.BuildSampleImage(ctx, o.SourceDir, workload.SampleImage, "v1", o.Progress); err != nil {
 			return fmt.Errorf("sample image: %w", err)
 		}
@@ -260,31 +260,10 @@ func (g *gate) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	// the agents are not part of the workload: a run with them keeps the
-	// namespace of a run without
-	workloadIDs := maps.Clone(imageIDs)
-	delete(workloadIDs, AgentImage)
-	g.digest = g.w.DeployDigest(Version(), workloadIDs)
-	kept, err := workload.ResetNamespace(ctx, c.Client, o.Namespace, g.digest, 2*time.Minute)
-	if err != nil {
-		var un *workload.UnmanagedNamespaceError
-		if errors.As(err, &un) {
-			return &InputError{err}
-		}
+	if g.w.Live {
+		fmt.Fprintf(o.Progress, " • target %s: judged as it runs, nothing deployed\n", g.w.Source)
+	} else if err := g.prepareNamespace(ctx, imageIDs); err != nil {
 		return err
-	}
-	if kept {
-		fmt.Fprintf(o.Progress, " • namespace %s kept: the last run, which ended cleanly, deployed the same workload; its pods start afresh\n", o.Namespace)
-	} else {
-		fmt.Fprintf(o.Progress, " • namespace %s prepared clean\n", o.Namespace)
-	}
-	// the API server validates every object before anything is applied
-	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{DryRun: true, AllowClusterScoped: o.AllowClusterScoped}); err != nil {
-		var ae *workload.ApplyError
-		if errors.As(err, &ae) {
-			return &InputError{fmt.Errorf("--workload: %w", err)}
-		}
-		return fmt.Errorf("validate workload: %w", err)
 	}
 	switch {
 	case o.TargetURL != "":
@@ -308,6 +287,39 @@ func (g *gate) setUp(ctx context.Context) error {
 	return nil
 }
 
+// prepareNamespace gives the workload a clean namespace (or keeps the one
+// the last clean run of the same workload left) and has the API server
+// validate every object before anything is applied.
+func (g *gate) prepareNamespace(ctx context.Context, imageIDs map[string]string) error {
+	o, c := g.o, g.cluster
+	// the agents are not part of the workload: a run with them keeps the
+	// namespace of a run without
+	workloadIDs := maps.Clone(imageIDs)
+	delete(workloadIDs, AgentImage)
+	g.digest = g.w.DeployDigest(Version(), workloadIDs)
+	kept, err := workload.ResetNamespace(ctx, c.Client, o.Namespace, g.digest, 2*time.Minute)
+	if err != nil {
+		var un *workload.UnmanagedNamespaceError
+		if errors.As(err, &un) {
+			return &InputError{err}
+		}
+		return err
+	}
+	if kept {
+		fmt.Fprintf(o.Progress, " • namespace %s kept: the last run, which ended cleanly, deployed the same workload; its pods start afresh\n", o.Namespace)
+	} else {
+		fmt.Fprintf(o.Progress, " • namespace %s prepared clean\n", o.Namespace)
+	}
+	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{DryRun: true, AllowClusterScoped: o.AllowClusterScoped}); err != nil {
+		var ae *workload.ApplyError
+		if errors.As(err, &ae) {
+			return &InputError{fmt.Errorf("--workload: %w", err)}
+		}
+		return fmt.Errorf("validate workload: %w", err)
+	}
+	return nil
+}
+
 // expose puts the target behind a free NodePort of the mapped range; a port
 // another gate took in the meantime (runs in other namespaces share the
 // range) makes it try the next one.
@@ -320,6 +332,7 @@ func (g *gate) expose(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		if last = workload.Expose(ctx, c.Client, g.w, o.Namespace, port); last == nil {
+			g.exposed = true
 			return port, nil
 		}
 		if !strings.Contains(last.Error(), "already allocated") {
@@ -420,43 +433,33 @@ func (g *gate) refuseNodeFaults() error {
 	return nil
 }
 
-// prepare deploys the workload for one suite (applying it again restores
-// whatever an earlier suite changed), waits until it has rolled out and
-// answers the load's request steadily, and returns the scenario's
-// environment.
+// prepare deploys the workload for one suite (a live target is left as it
+// runs), waits until it has rolled out and answers the load's request
+// steadily, and returns the scenario's environment.
 func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error) {
 	o, c := g.o, g.cluster
 	if c == nil {
 		return engine.Env{}, errors.New("the cluster was not set up")
 	}
-	fmt.Fprintf(o.Progress, "[%s] deploying %s into namespace %s\n", scenario, g.w.Source, o.Namespace)
-	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{AllowClusterScoped: o.AllowClusterScoped}); err != nil {
-		return engine.Env{}, fmt.Errorf("deploy: %w", err)
-	}
-	// what an earlier suite's rollout set (an --update-env) goes, so every
-	// suite starts from the workload as declared
-	// what an earlier config change set in the workload's ConfigMaps goes
-	// first, so the rollout below starts pods that read them as declared
-	_, declared := g.w.ConfigMaps()
-	for name := range declared {
-		if err := faults.ReleaseConfig(ctx, c.Client, o.Namespace, name); err != nil {
-			return engine.Env{}, err
-		}
-	}
-	if err := faults.ReleaseRollout(ctx, c.Client, o.Namespace, g.w.Deployment.Name); err != nil {
+	if g.w.Live {
+		fmt.Fprintf(o.Progress, "[%s] waiting for %s to serve (not deployed: it runs already)\n", scenario, g.w.Source)
+	} else if err := g.redeploy(ctx, scenario); err != nil {
 		return engine.Env{}, err
 	}
 	if err := workload.WaitDeploymentComplete(ctx, c.Client, o.Namespace, g.w.Deployment.Name, 3*time.Minute); err != nil {
 		return engine.Env{}, err
 	}
-	// every suite starts from the target spread as the scheduler would
-	// spread it, whatever an earlier suite did to its placement
-	moved, err := workload.Respread(ctx, c.Client, o.Namespace, g.w.Selector(), 2*time.Minute)
-	if err != nil {
-		return engine.Env{}, err
-	}
-	if moved > 0 {
-		fmt.Fprintf(o.Progress, "[%s] moved %d pod(s) that crowded a node after the earlier suites\n", scenario, moved)
+	if !g.w.Live {
+		// every suite starts from the target spread as the scheduler would
+		// spread it, whatever an earlier suite did to its placement; a live
+		// target's pods are the team's, where they are
+		moved, err := workload.Respread(ctx, c.Client, o.Namespace, g.w.Selector(), 2*time.Minute)
+		if err != nil {
+			return engine.Env{}, err
+		}
+		if moved > 0 {
+			fmt.Fprintf(o.Progress, "[%s] moved %d pod(s) that crowded a node after the earlier suites\n", scenario, moved)
+		}
 	}
 	if err := workload.WaitServing(ctx, workload.ServingProbe{Method: o.Params.Method, URL: g.url, RequestTimeout: o.Params.Load.Timeout}, 30, 2*time.Minute); err != nil {
 		return engine.Env{}, err
@@ -470,6 +473,29 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 		AgentImage: g.agentImage, AgentCPULimit: o.AgentCPULimit,
 		Live: AttachProgressReporter,
 	}, nil
+}
+
+// redeploy applies the workload again (restoring whatever an earlier suite
+// changed) and releases what an earlier suite's rollout or config change
+// set, so every suite starts from the workload as declared.
+func (g *gate) redeploy(ctx context.Context, scenario string) error {
+	o, c := g.o, g.cluster
+	fmt.Fprintf(o.Progress, "[%s] deploying %s into namespace %s\n", scenario, g.w.Source, o.Namespace)
+	if err := workload.Apply(ctx, c.REST, g.w, o.Namespace, workload.ApplyOptions{AllowClusterScoped: o.AllowClusterScoped}); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	// an earlier config change's ConfigMaps go first, so that releasing
+	// its rollout starts pods that read them as declared
+	_, declared := g.w.ConfigMaps()
+	for name := range declared {
+		if err := faults.ReleaseConfig(ctx, c.Client, o.Namespace, name); err != nil {
+			return err
+		}
+	}
+	if err := faults.ReleaseRollout(ctx, c.Client, o.Namespace, g.w.Deployment.Name); err != nil {
+		return err
+	}
+	return nil
 }
 
 // refuseLeftovers fails when the journal holds faults of the kind cluster

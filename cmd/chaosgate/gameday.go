@@ -28,6 +28,7 @@ func gamedayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	reportDir := fs.String("report-dir", "", "report folder (default chaosgate-reports/gameday-<time>)")
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
 	runTimeout := fs.Duration("run-timeout", 2*time.Hour, "bound on the whole game day")
+	targetURL := fs.String("target-url", "", "loopback URL the load goes to on a cluster that is not a kind cluster (e.g. a kubectl port-forward to the plan's Service)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -50,7 +51,7 @@ func gamedayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		dir = "chaosgate-reports/gameday-" + time.Now().Format("20060102-150405")
 	}
 	opts, err := suites.GameDayOptions(pl, *file, suites.Options{
-		Cluster: uo, ReportDir: dir, JournalDir: *journal, Params: suites.DefaultParams(), Timeout: *runTimeout,
+		Cluster: uo, ReportDir: dir, JournalDir: *journal, TargetURL: *targetURL, Params: suites.DefaultParams(), Timeout: *runTimeout,
 		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "gameday"}, args...),
 	})
 	if err != nil {

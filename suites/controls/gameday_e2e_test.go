@@ -3,12 +3,20 @@
 package controls
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/suites/workload"
 )
 
 // Game days run a team's plan on the gate's engine: the shipped plan for
@@ -17,6 +25,7 @@ import (
 var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 	AfterAll(func(ctx SpecContext) {
 		deleteNamespaces(ctx, "chaosgate-gameday")
+		deleteNamespaces(ctx, "chaosgate-e2e-live")
 	})
 
 	It("runs a plan of a worker shutdown, a drain and pod kills, in order, on the sample", func(ctx SpecContext) {
@@ -63,5 +72,68 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		Expect(time.Since(start)).To(BeNumerically("<", 2*time.Minute))
 		expectWhole(ctx)
 		AddReportEntry("abort control", r.verdict())
+	})
+
+	// A team's service, deployed by the team: the plan names its Deployment
+	// and no workload folder. The run must judge it as it runs (no
+	// redeploy, no namespace reset, no pod moved), and leave nothing of its
+	// own in the namespace.
+	It("runs a plan against a Deployment that is already running, leaving its namespace as it was", func(ctx SpecContext) {
+		c, err := clusters.Connect(clusters.DefaultName, "")
+		Expect(err).NotTo(HaveOccurred())
+		const ns = "chaosgate-e2e-live"
+		created, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		w, err := workload.LoadWorkload("sample", "", 0)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(workload.Apply(ctx, c.REST, w, ns, workload.ApplyOptions{})).To(Succeed())
+		Expect(workload.WaitDeploymentComplete(ctx, c.Client, ns, "sampleapp", 3*time.Minute)).To(Succeed())
+		before, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "sampleapp", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=sampleapp"})
+		Expect(err).NotTo(HaveOccurred())
+		uids, names := map[types.UID]bool{}, []string{}
+		for _, p := range pods.Items {
+			uids[p.UID] = true
+			names = append(names, p.Name)
+		}
+
+		r := run(ctx, runOpts{}, "gameday", "--plan", "suites/controls/testdata/live-deployment.yaml")
+		Expect(r.code).To(Equal(0), "%s", r.verdict())
+		Expect(r.output).To(ContainSubstring("target deployment/sampleapp in chaosgate-e2e-live (live): judged as it runs, nothing deployed"))
+		Expect(r.report.Run.Workload).To(Equal("deployment/sampleapp in chaosgate-e2e-live (live)"))
+		sc := r.report.Scenarios[0]
+		Expect(sc.Faults).To(HaveLen(2))
+		killed := 0
+		for _, f := range sc.Faults {
+			Expect(f.TookEffect).To(BeTrue(), "%s: %s", f.Description, f.Error)
+			for _, t := range f.Targets {
+				Expect(slices.ContainsFunc(names, func(n string) bool { return strings.Contains(t, "/"+n+"@") })).To(BeTrue(),
+					"%s: not one of the pods the team ran (%v)", t, names)
+				killed++
+			}
+		}
+		Expect(killed).To(Equal(2))
+
+		after, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "sampleapp", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(after.Generation).To(Equal(before.Generation), "the Deployment was changed")
+		nsNow, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(nsNow.UID).To(Equal(created.UID), "the namespace was recreated")
+		Expect(nsNow.Labels).NotTo(HaveKey(workload.ManagedByLabel), "the namespace was recreated or taken over")
+		_, err = c.Client.CoreV1().Services(ns).Get(ctx, workload.ExposedServiceName, metav1.GetOptions{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the run's NodePort Service is left: %v", err)
+		pods, err = c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=sampleapp"})
+		Expect(err).NotTo(HaveOccurred())
+		kept := 0
+		for _, p := range pods.Items {
+			if uids[p.UID] {
+				kept++
+			}
+		}
+		Expect(kept).To(Equal(len(uids)-2), "only the two killed pods may be gone")
+		expectWhole(ctx)
+		AddReportEntry("game day on a live Deployment", r.verdict())
 	})
 })

@@ -245,6 +245,8 @@ func Expose(ctx context.Context, cs kubernetes.Interface, w *Workload, namespace
 	switch {
 	case apierrors.IsNotFound(err):
 		_, err = cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
+	case err == nil && existing.Labels[ManagedByLabel] != fieldManager:
+		return fmt.Errorf("expose target: a Service %s/%s exists that chaosgate did not create; it is left alone", namespace, ExposedServiceName)
 	case err == nil:
 		existing.Spec.Selector, existing.Spec.Ports, existing.Spec.Type = svc.Spec.Selector, svc.Spec.Ports, svc.Spec.Type
 		_, err = cs.CoreV1().Services(namespace).Update(ctx, existing, metav1.UpdateOptions{})
@@ -253,6 +255,26 @@ func Expose(ctx context.Context, cs kubernetes.Interface, w *Workload, namespace
 		return fmt.Errorf("expose target on node port %d: %w", nodePort, err)
 	}
 	return nil
+}
+
+// Unexpose deletes the gate's NodePort Service from namespace, if the gate
+// created it (a Service of that name without the gate's label stays).
+func Unexpose(ctx context.Context, cs kubernetes.Interface, namespace string) error {
+	svc, err := cs.CoreV1().Services(namespace).Get(ctx, ExposedServiceName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if svc.Labels[ManagedByLabel] != fieldManager {
+		return nil
+	}
+	err = cs.CoreV1().Services(namespace).Delete(ctx, ExposedServiceName, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &svc.UID}})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // FreeNodePort returns the first port of [first, last] that no Service in

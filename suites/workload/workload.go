@@ -55,6 +55,9 @@ type Workload struct {
 	Deployment *appsv1.Deployment
 	// Port is the Service port the load targets.
 	Port corev1.ServicePort
+	// Live is a workload read from the cluster (FromCluster), not
+	// manifests the gate deploys.
+	Live bool
 }
 
 // Selector returns the label selector of the target's pods.
