@@ -13,5 +13,5 @@ awk '
 	/^------------------------------/ { on = 0; next }
 	title { print "* " substr($0, 1, 300); title = 0; next }
 	/^  \[(FAILED|PANICKED|TIMEDOUT)\]/ && !msg { print "  " substr($0, 3, 300); msg = 1; n++; next }
-	/ERROR: |^ *chaosgate: |FAILED: SLO|INTERRUPTED: | FAIL: / && n < 14 { sub(/^ +/, ""); print "    " substr($0, 1, 300); n++ }
+	/ERROR: |^ *chaosgate: |FAILED: SLO|PASSED: every|INTERRUPTED: | FAIL: / && n < 14 { sub(/^ +/, ""); print "    " substr($0, 1, 300); n++ }
 ' "$log"
