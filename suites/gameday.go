@@ -50,7 +50,7 @@ func gameDayScenario(pl *plan.Plan, p Params, w *workload.Workload) engine.Scena
 		slo.MinRateRatio = c.MinRateRatio
 	}
 	ld := p.Load
-	ld.Rate, ld.RampTo, ld.Duration = pl.Load.Rate, pl.Load.RampTo, pl.Load.Duration
+	ld.Rate, ld.RampTo, ld.Duration, ld.Agents = pl.Load.Rate, pl.Load.RampTo, pl.Load.Duration, pl.Load.Agents
 	if pl.Load.Timeout > 0 {
 		ld.Timeout = pl.Load.Timeout
 	}
@@ -202,7 +202,14 @@ func GameDayOptions(pl *plan.Plan, file string, base Options) (Options, error) {
 	o := base
 	if t.Workload == "" {
 		// a Deployment already running: read from the cluster when the run
-		// starts, and judged as it runs
+		// starts, and judged as it runs. A release would change it for good
+		// (a good one is not reverted, and either leaves chaosgate owning
+		// fields of the team's manifest).
+		for i, st := range pl.Steps {
+			if st.Fault == "rollout" || st.Fault == "bad-release" {
+				return base, &InputError{fmt.Errorf("%s:%d: steps[%d].fault: %s changes the Deployment for good; a plan without target.workload judges a Deployment as it runs (give target.workload to roll out)", file, st.Pos.Line, i, st.Fault)}
+			}
+		}
 		o.Deployment = t.Deployment
 	} else {
 		w, err := workload.LoadWorkload(t.Workload, t.Service, t.Port)

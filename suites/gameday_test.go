@@ -30,6 +30,9 @@ func TestGameDayScenarioOfEveryExamplePlan(t *testing.T) {
 			if err := sc.Validate(); err != nil {
 				t.Fatal(err)
 			}
+			if sc.Load.Agents != pl.Load.Agents || sc.Load.Rate != pl.Load.Rate {
+				t.Fatalf("scenario %s: load %+v, the plan asks %+v", sc.Name, sc.Load, pl.Load)
+			}
 			if !sc.Sequential || len(sc.Steps) != len(pl.Steps) || sc.Name != pl.Name {
 				t.Fatalf("scenario %s: sequential %v, %d steps for %d", sc.Name, sc.Sequential, len(sc.Steps), len(pl.Steps))
 			}
@@ -151,6 +154,22 @@ steps: [{name: kill, at: 5s, fault: pod-kill}]
 	if _, err := newGate(context.Background(), o); err == nil || !strings.Contains(err.Error(), "a workload folder (sample) and a live Deployment (web): give one") {
 		t.Fatalf("both a folder and a live Deployment: %v", err)
 	}
+	// a release would change the team's Deployment for good
+	rolled, err := plan.Parse("r.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1
+kind: GameDay
+name: r
+target: {namespace: shop, deployment: web, service: front}
+load: {rate: 10, duration: 1m}
+steps:
+- name: release
+  at: 5s
+  fault: rollout
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = GameDayOptions(rolled, "r.yaml", Options{Params: DefaultParams()})
+	expectErr(t, []string{"rollout on a live Deployment"}, err, "r.yaml:7: steps[0].fault: rollout changes the Deployment for good")
 }
 
 func TestGameDayOptionsRefusesWhatTheGateCannotRunYet(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/chaosgate/chaosgate/clusters/nodeimage"
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/load/agents"
 	"github.com/chaosgate/chaosgate/reports"
 	"github.com/chaosgate/chaosgate/suites/engine"
 	"github.com/chaosgate/chaosgate/suites/workload"
@@ -143,8 +144,6 @@ type gate struct {
 	events *reports.JSONLines
 	// digest identifies the deployed workload (manifests, images, version)
 	digest string
-	// exposed is set once the gate's NodePort Service exists
-	exposed bool
 }
 
 func (g *gate) logger() *slog.Logger {
@@ -600,11 +599,8 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 		g.mu.Unlock()
 	}
 	res := g.finish()
-	if g.w.Live && g.cluster != nil && g.exposed {
-		// the team's namespace keeps nothing of the run
-		if err := workload.Unexpose(rctx, g.cluster.Client, g.o.Namespace); err != nil {
-			g.logger().Warn("the NodePort Service of the run is left in the namespace", "service", workload.ExposedServiceName, "err", err)
-		}
+	if g.w.Live && g.cluster != nil {
+		g.leaveNamespace(ctx)
 	}
 	if c := res.Verdict.Code; (c == ExitPassed || c == ExitBreached) && g.cluster != nil && g.digest != "" {
 		// a run that ended cleanly leaves a namespace the next run with the
@@ -614,6 +610,21 @@ func Gate(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// leaveNamespace removes what the run added to a live target's namespace
+// (its NodePort Service; load agent Jobs a crashed scenario left), which
+// is the team's: only objects carrying chaosgate's labels go.
+func (g *gate) leaveNamespace(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	cs, ns := g.cluster.Client, g.o.Namespace
+	if err := workload.Unexpose(cctx, cs, ns); err != nil {
+		g.logger().Warn("the run's NodePort Service is left in the namespace", "namespace", ns, "service", workload.ExposedServiceName, "err", err)
+	}
+	if err := agents.DeleteLeftovers(cctx, cs, ns); err != nil {
+		g.logger().Warn("load agent Jobs are left in the namespace", "namespace", ns, "err", err)
+	}
 }
 
 // budget estimates the selected scenarios' run time (warm cluster), and

@@ -332,8 +332,11 @@ func (g *gate) expose(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		if last = workload.Expose(ctx, c.Client, g.w, o.Namespace, port); last == nil {
-			g.exposed = true
 			return port, nil
+		}
+		var fe *workload.ForeignServiceError
+		if errors.As(last, &fe) {
+			return 0, &InputError{last}
 		}
 		if !strings.Contains(last.Error(), "already allocated") {
 			return 0, last

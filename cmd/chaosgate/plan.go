@@ -40,6 +40,9 @@ func planCmd(args []string, stdout, stderr io.Writer) error {
 			steps = append(steps, s.Name+" ("+what+")")
 		}
 		load := fmt.Sprintf("%d req/s on %s %s", p.Load.Rate, p.Load.Method, p.Load.Path)
+		if p.Load.Agents > 0 {
+			load += fmt.Sprintf(" from %d agent pods", p.Load.Agents)
+		}
 		if p.Load.None {
 			load = "no load"
 		}

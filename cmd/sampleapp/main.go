@@ -112,6 +112,9 @@ func configFromEnv(getenv func(string) string) (config, error) {
 			*b.dst = x
 		}
 	}
+	if cfg.DrainQuiet > 0 && cfg.DrainMax < cfg.DrainDelay {
+		return cfg, fmt.Errorf("DRAIN_MAX=%s is below DRAIN_DELAY=%s: the drain waits at least DRAIN_DELAY, at most DRAIN_MAX", cfg.DrainMax, cfg.DrainDelay)
+	}
 	cfg.CrashIfFile = getenv("CRASH_IF_FILE")
 	return cfg, nil
 }

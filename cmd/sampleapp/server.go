@@ -68,8 +68,10 @@ type server struct {
 	ready    atomic.Bool
 	inflight sync.WaitGroup
 	// lastRequest is when the last request of the app's own paths (not
-	// probes or metrics) arrived, in Unix nanoseconds.
+	// probes or metrics) arrived, in nanoseconds since born (monotonic: a
+	// wall clock step must not end or stretch a drain).
 	lastRequest atomic.Int64
+	born        time.Time
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
@@ -77,7 +79,7 @@ type server struct {
 }
 
 func newServer(cfg config, log *slog.Logger) *server {
-	s := &server{cfg: cfg, reg: prometheus.NewRegistry(), log: log}
+	s := &server{cfg: cfg, reg: prometheus.NewRegistry(), log: log, born: time.Now()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sampleapp_http_requests_total",
 		Help: "HTTP requests by handler and status code.",
@@ -113,7 +115,7 @@ func (s *server) instrument(name string, h http.Handler) http.Handler {
 		s.inflight.Add(1)
 		defer s.inflight.Done()
 		start := time.Now()
-		s.lastRequest.Store(start.UnixNano())
+		s.lastRequest.Store(int64(start.Sub(s.born)))
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		s.requests.WithLabelValues(name, strconv.Itoa(rec.code)).Inc()
@@ -278,6 +280,10 @@ func (s *server) serve(ctx context.Context) error {
 	// Turn unready first and keep serving while the endpoint is removed
 	// everywhere; only then stop accepting and drain in-flight requests.
 	s.ready.Store(false)
+	// a client that keeps its connection would keep reaching this pod
+	// after kube-proxy stopped routing new ones here: each connection now
+	// closes after its request
+	srv.SetKeepAlivesEnabled(false)
 	s.log.Info("SIGTERM: draining", "delay", s.cfg.DrainDelay, "quiet", s.cfg.DrainQuiet)
 	s.awaitDrained(time.Now())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -301,7 +307,7 @@ func (s *server) awaitDrained(sigterm time.Time) {
 	}
 	deadline := sigterm.Add(s.cfg.DrainMax)
 	for {
-		quietUntil := time.Unix(0, s.lastRequest.Load()).Add(s.cfg.DrainQuiet)
+		quietUntil := s.born.Add(time.Duration(s.lastRequest.Load()) + s.cfg.DrainQuiet)
 		now := time.Now()
 		if !now.Before(quietUntil) || !now.Before(deadline) {
 			s.log.Info("SIGTERM: no longer routed to", "after", now.Sub(sigterm).Round(time.Millisecond), "quiet", !now.Before(quietUntil))

@@ -286,6 +286,10 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Errorf("%s=%s: err = %v", k, v, err)
 		}
 	}
+	drain := map[string]string{"DRAIN_QUIET": "1s", "DRAIN_DELAY": "5s", "DRAIN_MAX": "3s"}
+	if _, err := configFromEnv(func(k string) string { return drain[k] }); err == nil || !strings.Contains(err.Error(), "DRAIN_MAX=3s is below DRAIN_DELAY=5s") {
+		t.Errorf("a maximum below the delay: %v", err)
+	}
 }
 
 func TestConfigDir(t *testing.T) {

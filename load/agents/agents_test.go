@@ -270,3 +270,17 @@ func TestStartTimesOutNamingWhatItWaitedFor(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// Agent Jobs a run left are found by their labels; another Job in the
+// namespace (the team's) stays.
+func TestDeleteLeftoversTakesOnlyAgentJobs(t *testing.T) {
+	theirs := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "nightly", Namespace: "shop"}}
+	cs := fake.NewClientset(spec(1).Job(), theirs)
+	if err := DeleteLeftovers(context.Background(), cs, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ := cs.BatchV1().Jobs("shop").List(context.Background(), metav1.ListOptions{})
+	if len(jobs.Items) != 1 || jobs.Items[0].Name != "nightly" {
+		t.Fatalf("jobs left: %v", jobs.Items)
+	}
+}

@@ -336,3 +336,21 @@ func (r *Run) Placement(ctx context.Context) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// DeleteLeftovers removes every load agent Job in namespace (those a run
+// that ended badly could not delete), with their pods.
+func DeleteLeftovers(ctx context.Context, cs kubernetes.Interface, namespace string) error {
+	sel := NameLabel + "=" + Name + "," + ManagedByLabel + "=" + ManagedBy
+	jobs, err := cs.BatchV1().Jobs(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("list load agent jobs in %s: %w", namespace, err)
+	}
+	bg := metav1.DeletePropagationBackground
+	var errs []error
+	for _, j := range jobs.Items {
+		if err := cs.BatchV1().Jobs(namespace).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete load agent job %s/%s: %w", namespace, j.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -77,24 +77,24 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 	// A team's service, deployed by the team: the plan names its Deployment
 	// and no workload folder. The run must judge it as it runs (no
 	// redeploy, no namespace reset, no pod moved), and leave nothing of its
-	// own in the namespace.
+	// own in the namespace (its NodePort Service, its load agents' Job).
 	It("runs a plan against a Deployment that is already running, leaving its namespace as it was", func(ctx SpecContext) {
 		c, err := clusters.Connect(clusters.DefaultName, "")
 		Expect(err).NotTo(HaveOccurred())
 		const ns = "chaosgate-e2e-live"
+		deleteNamespaces(ctx, ns) // an earlier, interrupted run's
 		created, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		w, err := workload.LoadWorkload("sample", "", 0)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(workload.Apply(ctx, c.REST, w, ns, workload.ApplyOptions{})).To(Succeed())
 		Expect(workload.WaitDeploymentComplete(ctx, c.Client, ns, "sampleapp", 3*time.Minute)).To(Succeed())
-		before, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "sampleapp", metav1.GetOptions{})
+		dep, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "sampleapp", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=sampleapp"})
+		before, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=sampleapp"})
 		Expect(err).NotTo(HaveOccurred())
-		uids, names := map[types.UID]bool{}, []string{}
-		for _, p := range pods.Items {
-			uids[p.UID] = true
+		var names []string
+		for _, p := range before.Items {
 			names = append(names, p.Name)
 		}
 
@@ -104,35 +104,47 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		Expect(r.report.Run.Workload).To(Equal("deployment/sampleapp in chaosgate-e2e-live (live)"))
 		sc := r.report.Scenarios[0]
 		Expect(sc.Faults).To(HaveLen(2))
-		killed := 0
+		// the first kill hits a pod the team ran; the second may hit its
+		// replacement, Ready again after the wait
+		var victims []string
 		for _, f := range sc.Faults {
 			Expect(f.TookEffect).To(BeTrue(), "%s: %s", f.Description, f.Error)
-			for _, t := range f.Targets {
-				Expect(slices.ContainsFunc(names, func(n string) bool { return strings.Contains(t, "/"+n+"@") })).To(BeTrue(),
-					"%s: not one of the pods the team ran (%v)", t, names)
-				killed++
-			}
+			victims = append(victims, f.Targets...)
 		}
-		Expect(killed).To(Equal(2))
+		Expect(victims).To(HaveLen(2))
+		isOriginal := func(target string) bool {
+			return slices.ContainsFunc(names, func(n string) bool { return strings.Contains(target, "/"+n+"@") })
+		}
+		Expect(isOriginal(victims[0])).To(BeTrue(), "%s: not one of the pods the team ran (%v)", victims[0], names)
+		// the load came from agent pods of a Job in the namespace, to the
+		// Service's name, and the Job went with the run
+		Expect(sc.Load.Agents).To(Equal(2))
+		Expect(sc.Load.Target).To(HaveSuffix("sampleapp.chaosgate-e2e-live.svc:80/"))
+		Eventually(func(g Gomega) {
+			jobs, err := c.Client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(jobs.Items).To(BeEmpty())
+		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 
 		after, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "sampleapp", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(after.Generation).To(Equal(before.Generation), "the Deployment was changed")
+		Expect(after.Generation).To(Equal(dep.Generation), "the Deployment was changed")
 		nsNow, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(nsNow.UID).To(Equal(created.UID), "the namespace was recreated")
 		Expect(nsNow.Labels).NotTo(HaveKey(workload.ManagedByLabel), "the namespace was recreated or taken over")
 		_, err = c.Client.CoreV1().Services(ns).Get(ctx, workload.ExposedServiceName, metav1.GetOptions{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the run's NodePort Service is left: %v", err)
-		pods, err = c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=sampleapp"})
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=sampleapp"})
 		Expect(err).NotTo(HaveOccurred())
-		kept := 0
+		now := map[types.UID]bool{}
 		for _, p := range pods.Items {
-			if uids[p.UID] {
-				kept++
-			}
+			now[p.UID] = true
 		}
-		Expect(kept).To(Equal(len(uids)-2), "only the two killed pods may be gone")
+		for _, p := range before.Items {
+			killed := slices.ContainsFunc(victims, func(t string) bool { return strings.Contains(t, "/"+p.Name+"@") })
+			Expect(now[p.UID]).To(Equal(!killed), "pod %s (killed: %v) must be there exactly when it was not killed", p.Name, killed)
+		}
 		expectWhole(ctx)
 		AddReportEntry("game day on a live Deployment", r.verdict())
 	})

@@ -18,6 +18,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/chaosgate/chaosgate/load/agents"
 )
 
 // APIVersion and Kind a plan must declare.
@@ -63,9 +65,12 @@ type Target struct {
 
 // Load is the generated traffic; None when real traffic is the signal.
 type Load struct {
-	None     bool
-	Rate     int
-	RampTo   int
+	None   bool
+	Rate   int
+	RampTo int
+	// Agents, when positive, sends the load from that many pods of a Job
+	// inside the cluster, to the Service's DNS name.
+	Agents   int
 	Duration time.Duration
 	Path     string
 	Method   string
@@ -439,6 +444,7 @@ func (p *parser) load(n *yaml.Node, path string, l *Load) {
 		"none":     p.boolean(&l.None),
 		"rate":     p.integer(&l.Rate, 1, MaxRate),
 		"rampTo":   p.integer(&l.RampTo, 1, MaxRate),
+		"agents":   p.integer(&l.Agents, 1, agents.MaxAgents),
 		"duration": p.duration(&l.Duration, time.Second, MaxDuration),
 		"path": func(n *yaml.Node, f string) {
 			if p.str(&l.Path)(n, f); l.Path != "" && !strings.HasPrefix(l.Path, "/") {
@@ -455,8 +461,11 @@ func (p *parser) load(n *yaml.Node, path string, l *Load) {
 	if !l.None && l.Rate == 0 && n.Kind == yaml.MappingNode {
 		p.fail(n, join(path, "rate"), "required unless none: true")
 	}
-	if l.None && (l.Rate != 0 || l.RampTo != 0) {
-		p.fail(n, join(path, "none"), "none: true generates no load: leave out rate and rampTo")
+	if l.None && (l.Rate != 0 || l.RampTo != 0 || l.Agents != 0) {
+		p.fail(n, join(path, "none"), "none: true generates no load: leave out rate, rampTo and agents")
+	}
+	if l.Agents > 0 && l.Rate > 0 && l.Rate < l.Agents {
+		p.fail(n, join(path, "agents"), "%d agents for %d req/s: each agent sends at least one request per second", l.Agents, l.Rate)
 	}
 	if l.Path == "" {
 		l.Path = "/"

@@ -51,6 +51,12 @@ func TestParseAGoodPlan(t *testing.T) {
 	if s := p.Steps[1]; s.Wait != "replicas-ready" || s.After == nil || *s.After != 5*time.Second || s.Timeout != 5*time.Minute || s.Pos.Line != 18 {
 		t.Fatalf("wait step %+v", s)
 	}
+	if p.Load.Agents != 0 {
+		t.Fatalf("agents %d without asking", p.Load.Agents)
+	}
+	if a, err := Parse("plan.yaml", []byte(strings.Replace(good, "  rate: 100\n", "  rate: 100\n  agents: 2\n", 1))); err != nil || a.Load.Agents != 2 {
+		t.Fatalf("agents: 2: %+v %v", a, err)
+	}
 	if p.Checks.Availability != 99.5 || p.Checks.MaxP99 != 500*time.Millisecond {
 		t.Fatalf("checks %+v", p.Checks)
 	}
@@ -89,6 +95,8 @@ func TestBadPlansNameTheirPosition(t *testing.T) {
 		{"a field twice", "  rate: 100\n", "  rate: 100\n  rate: 200\n", "plan.yaml:10:3: load.rate: given twice"},
 		{"not YAML", "  rate: 100\n", "  rate: [100\n", "plan.yaml:"},
 		{"steps not a list", "steps:\n- name: kill", "steps: kill\nx:\n- name: kill", "steps: want a list of steps"},
+		{"more agents than requests", "  rate: 100\n", "  rate: 100\n  agents: 101\n", "plan.yaml:10:11: load.agents: 101 is out of range 1-50"},
+		{"agents below a request each", "  rate: 100\n", "  rate: 3\n  agents: 4\n", "load.agents: 4 agents for 3 req/s: each agent sends at least one request per second"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := good

@@ -246,7 +246,7 @@ func Expose(ctx context.Context, cs kubernetes.Interface, w *Workload, namespace
 	case apierrors.IsNotFound(err):
 		_, err = cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
 	case err == nil && existing.Labels[ManagedByLabel] != fieldManager:
-		return fmt.Errorf("expose target: a Service %s/%s exists that chaosgate did not create; it is left alone", namespace, ExposedServiceName)
+		return &ForeignServiceError{Namespace: namespace}
 	case err == nil:
 		existing.Spec.Selector, existing.Spec.Ports, existing.Spec.Type = svc.Spec.Selector, svc.Spec.Ports, svc.Spec.Type
 		_, err = cs.CoreV1().Services(namespace).Update(ctx, existing, metav1.UpdateOptions{})
@@ -255,6 +255,14 @@ func Expose(ctx context.Context, cs kubernetes.Interface, w *Workload, namespace
 		return fmt.Errorf("expose target on node port %d: %w", nodePort, err)
 	}
 	return nil
+}
+
+// ForeignServiceError is a Service named ExposedServiceName that chaosgate
+// did not create: it is left alone, and the run cannot expose its target.
+type ForeignServiceError struct{ Namespace string }
+
+func (e *ForeignServiceError) Error() string {
+	return fmt.Sprintf("expose target: a Service %s/%s exists that chaosgate did not create; it is left alone (rename it, or run in another namespace)", e.Namespace, ExposedServiceName)
 }
 
 // Unexpose deletes the gate's NodePort Service from namespace, if the gate
