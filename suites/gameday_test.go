@@ -130,19 +130,13 @@ abort:
 // Without a workload folder the plan's Deployment is the target, read
 // from the cluster when the run starts and never deployed.
 func TestGameDayOptionsTargetALiveDeployment(t *testing.T) {
-	pl, err := plan.Parse("p.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1
-kind: GameDay
-name: p
-target:
+	pl := testPlan(t, "p.yaml", `target:
   namespace: shop
   deployment: web
   service: front
 load: {rate: 10, duration: 1m}
 steps: [{name: kill, at: 5s, fault: pod-kill}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	o, err := GameDayOptions(pl, "p.yaml", Options{Params: DefaultParams(), Workload: "sample"})
 	if err != nil {
 		t.Fatal(err)
@@ -155,19 +149,13 @@ steps: [{name: kill, at: 5s, fault: pod-kill}]
 		t.Fatalf("both a folder and a live Deployment: %v", err)
 	}
 	// a release would change the team's Deployment for good
-	rolled, err := plan.Parse("r.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1
-kind: GameDay
-name: r
-target: {namespace: shop, deployment: web, service: front}
+	rolled := testPlan(t, "r.yaml", `target: {namespace: shop, deployment: web, service: front}
 load: {rate: 10, duration: 1m}
 steps:
 - name: release
   at: 5s
   fault: rollout
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	_, err = GameDayOptions(rolled, "r.yaml", Options{Params: DefaultParams()})
 	expectErr(t, []string{"rollout on a live Deployment"}, err, "r.yaml:7: steps[0].fault: rollout changes the Deployment for good")
 }
@@ -177,19 +165,23 @@ func TestGameDayOptionsRefusesWhatTheGateCannotRunYet(t *testing.T) {
 		{"  service: web\nload: {none: true, duration: 1m}", "load.none"},
 		{"  service: sampleapp\n  workload: sample\nload: {rate: 10, duration: 1m}", `target.deployment: "web" is not the workload's Deployment (sample has sampleapp)`},
 	} {
-		pl, err := plan.Parse("p.yaml", []byte(`apiVersion: chaosgate.dev/v1alpha1
-kind: GameDay
-name: p
-target:
+		pl := testPlan(t, "p.yaml", `target:
   namespace: shop
   deployment: web
 `+tc.yaml+`
 steps: [{name: kill, at: 5s, fault: pod-kill}]
-`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = GameDayOptions(pl, "p.yaml", Options{Params: DefaultParams()})
+`)
+		_, err := GameDayOptions(pl, "p.yaml", Options{Params: DefaultParams()})
 		expectErr(t, []string{tc.yaml}, err, "p.yaml: "+tc.want)
 	}
+}
+
+// testPlan parses a plan named p from body, which follows its header.
+func testPlan(t *testing.T, file, body string) *plan.Plan {
+	t.Helper()
+	pl, err := plan.Parse(file, []byte("apiVersion: chaosgate.dev/v1alpha1\nkind: GameDay\nname: p\n"+body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
 }
