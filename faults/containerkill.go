@@ -111,8 +111,8 @@ func (c *ContainerKill) running(p *corev1.Pod) (containerRef, bool) {
 		if s.Name != name || s.State.Running == nil {
 			continue
 		}
-		_, id, ok := strings.Cut(s.ContainerID, "://")
-		if !ok || id == "" {
+		id := runtimeID(s.ContainerID)
+		if id == "" {
 			return containerRef{}, false
 		}
 		return containerRef{Pod: p.Name, UID: p.UID, Node: p.Spec.NodeName, Container: name, ID: id, Restarts: s.RestartCount}, true
@@ -215,13 +215,20 @@ func (c containerRef) diedIn(p *corev1.Pod) bool {
 		if s.Name != c.Container {
 			continue
 		}
-		_, id, _ := strings.Cut(s.ContainerID, "://")
-		if last := s.LastTerminationState.Terminated; last != nil && strings.HasSuffix(last.ContainerID, "://"+c.ID) {
+		if last := s.LastTerminationState.Terminated; last != nil && runtimeID(last.ContainerID) == c.ID {
 			return true
 		}
+		id := runtimeID(s.ContainerID)
 		return s.RestartCount > c.Restarts || (id != "" && id != c.ID) || s.State.Running == nil
 	}
 	return false
+}
+
+// runtimeID is the runtime's id in a status's "containerd://ID" ("" when
+// there is none yet).
+func runtimeID(containerID string) string {
+	_, id, _ := strings.Cut(containerID, "://")
+	return id
 }
 
 // Revert does nothing: the kubelet restarts the container.

@@ -92,12 +92,17 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
+// jobLabels mark the agents' Jobs and pods as chaosgate's load agents.
+func jobLabels() map[string]string {
+	return map[string]string{NameLabel: Name, ManagedByLabel: ManagedBy}
+}
+
 // Job is the Kubernetes Job that runs the agents: Indexed, so each pod
 // knows its share; never retried (a retried agent would send its share
 // twice); bounded by a deadline and removed after it finished, so agents a
 // crashed gate left behind end by themselves.
 func (s Spec) Job() *batchv1.Job {
-	labels := map[string]string{NameLabel: Name, ManagedByLabel: ManagedBy}
+	labels := jobLabels()
 	n := int32(s.Agents)
 	mode := batchv1.IndexedCompletion
 	deadline := int64((s.startTimeout() + s.Load.Duration + s.Load.RequestTimeout() + time.Minute).Seconds())

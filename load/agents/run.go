@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/chaosgate/chaosgate/load"
@@ -340,7 +341,7 @@ func (r *Run) Placement(ctx context.Context) string {
 // DeleteLeftovers removes every load agent Job in namespace (those a run
 // that ended badly could not delete), with their pods.
 func DeleteLeftovers(ctx context.Context, cs kubernetes.Interface, namespace string) error {
-	sel := NameLabel + "=" + Name + "," + ManagedByLabel + "=" + ManagedBy
+	sel := labels.SelectorFromSet(jobLabels()).String()
 	jobs, err := cs.BatchV1().Jobs(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return fmt.Errorf("list load agent jobs in %s: %w", namespace, err)

@@ -156,10 +156,10 @@ func run(ctx context.Context, o runOpts, args ...string) gateRun {
 
 // check finds a check by its id, or by scenario/id where a run holds
 // several scenarios.
-func (r gateRun) check(id string) reports.Check {
-	scenario, id, scoped := strings.Cut(id, "/")
+func (r gateRun) check(name string) reports.Check {
+	scenario, id, scoped := strings.Cut(name, "/")
 	if !scoped {
-		scenario, id = "", scenario
+		scenario, id = "", name
 	}
 	for _, s := range r.report.Scenarios {
 		if scenario != "" && s.Name != scenario {
@@ -171,7 +171,7 @@ func (r gateRun) check(id string) reports.Check {
 			}
 		}
 	}
-	Fail("no check " + id + " in the report of " + scenario)
+	Fail("no check " + name + " in the report")
 	return reports.Check{}
 }
 
