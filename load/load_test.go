@@ -442,6 +442,37 @@ func TestRecorderRecentCountsWhatCompletedInTheWindow(t *testing.T) {
 	}
 }
 
+// Overall counts every request recorded, however long ago: its p99 is the
+// run's so far, failed requests left out of the latency.
+func TestRecorderOverallCountsEveryRequest(t *testing.T) {
+	origin := time.Unix(1000, 0)
+	rec := NewRecorder(io.Discard, origin)
+	if got := rec.Overall(); got.Total != 0 || got.P99 != 0 || got.Availability() != 100 {
+		t.Fatalf("Overall before any request = %+v", got)
+	}
+	for i := 0; i < 990; i++ { // 99%: 5ms, over 99 seconds
+		rec.Record(Result{Start: origin.Add(time.Duration(i) * 100 * time.Millisecond), Latency: 5 * time.Millisecond, Code: 200})
+	}
+	for i := 0; i < 10; i++ { // the slowest 1%: 800ms
+		rec.Record(Result{Start: origin.Add(time.Duration(i) * time.Second), Latency: 800 * time.Millisecond, Code: 200})
+	}
+	for i := 0; i < 100; i++ { // failed fast: no latency counted
+		rec.Record(Result{Start: origin.Add(time.Minute), Latency: time.Microsecond, Error: "connection refused"})
+	}
+	got := rec.Overall()
+	if got.Total != 1100 || got.OK != 1000 {
+		t.Errorf("Overall = %+v, want 1100 total, 1000 ok", got)
+	}
+	// rank 990 of 1000 is the last 5ms one; a window of 10s would hold none
+	if !within2Percent(got.P99, 5*time.Millisecond) {
+		t.Errorf("Overall p99 %s, want 5ms", got.P99)
+	}
+	rec.Record(Result{Start: origin, Latency: 800 * time.Millisecond, Code: 200})
+	if got := rec.Overall(); !within2Percent(got.P99, 800*time.Millisecond) {
+		t.Errorf("Overall p99 with 11 of 1001 slow: %s, want 800ms", got.P99)
+	}
+}
+
 func within2Percent(got, want time.Duration) bool {
 	return got >= want && float64(got) <= 1.02*float64(want)
 }

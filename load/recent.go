@@ -121,17 +121,23 @@ func (w *recentWindow) sum(window, now time.Duration) Recent {
 			}
 		}
 	}
-	if rc.OK > 0 {
-		rank := uint32(math.Ceil(.99 * float64(rc.OK)))
-		var seen uint32
-		for i, n := range hist {
-			if seen += n; seen >= rank {
-				rc.P99 = time.Duration(latencyUpper(i)) * time.Microsecond
-				break
-			}
+	rc.P99 = p99Of(&hist, rc.OK)
+	return rc
+}
+
+// p99Of reads the p99 from a histogram of ok latencies; 0 without any.
+func p99Of(hist *[latencyBuckets]uint32, ok int) time.Duration {
+	if ok <= 0 {
+		return 0
+	}
+	rank := uint32(math.Ceil(.99 * float64(ok)))
+	var seen uint32
+	for i, n := range hist {
+		if seen += n; seen >= rank {
+			return time.Duration(latencyUpper(i)) * time.Microsecond
 		}
 	}
-	return rc
+	return 0
 }
 
 // Latencies are counted in buckets 2% wide (log scale), from 1µs to the

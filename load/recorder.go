@@ -23,6 +23,9 @@ type Recorder struct {
 	err       error
 	ok, total int
 	recent    recentWindow
+	// okLatency counts every OK request's latency, for the run's p99 so
+	// far (Overall)
+	okLatency [latencyBuckets]uint32
 	// FlushEvery bounds how long a line may sit in the buffer.
 	FlushEvery time.Duration
 }
@@ -51,6 +54,7 @@ func (r *Recorder) Record(res Result) {
 	last := r.tl.Samples[len(r.tl.Samples)-1]
 	if last.OK {
 		r.ok++
+		r.okLatency[latencyBucket(last.LatencyUS)]++
 	}
 	r.recent.add(last)
 	if r.err != nil {
@@ -92,6 +96,14 @@ func (r *Recorder) Counts() (total, ok int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.total, r.ok
+}
+
+// Overall is what every request recorded so far saw: how many, how many
+// were OK, and the p99 latency of the OK ones (within 2%, as Recent's).
+func (r *Recorder) Overall() Recent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Recent{Total: r.total, OK: r.ok, P99: p99Of(&r.okLatency, r.ok)}
 }
 
 // Flush writes buffered lines.

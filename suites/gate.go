@@ -27,6 +27,7 @@ import (
 	"github.com/chaosgate/chaosgate/load"
 	"github.com/chaosgate/chaosgate/load/agents"
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/reports/live"
 	"github.com/chaosgate/chaosgate/suites/engine"
 	"github.com/chaosgate/chaosgate/suites/workload"
 )
@@ -87,7 +88,10 @@ type Options struct {
 	Verbose  bool
 	Progress io.Writer
 	Logger   *slog.Logger
-	Command  []string
+	// Display, when set, shows each scenario's state while its load runs
+	// (a terminal's panel); without it a line every 5s goes to Progress.
+	Display live.Display
+	Command []string
 }
 
 // suites are the suites a run may select from.

@@ -45,8 +45,8 @@ type NodeParams struct {
 }
 
 func nodeDefaults(p *Params) {
-	p.Nodes = NodeParams{Duration: 100 * time.Second, Start: 10 * time.Second, DownFor: 40 * time.Second, EffectTimeout: 2 * time.Minute,
-		UnreachableFor: 15 * time.Second, UnreachableDuration: 70 * time.Second,
+	p.Nodes = NodeParams{Duration: 85 * time.Second, Start: 6 * time.Second, DownFor: 35 * time.Second, EffectTimeout: 2 * time.Minute,
+		UnreachableFor: 15 * time.Second, UnreachableDuration: 65 * time.Second,
 		MaxNotReady: 70 * time.Second, MaxEndpointRemoval: 20 * time.Second, MaxRejoin: 60 * time.Second,
 		DrainDeadline: time.Minute, DrainHold: 20 * time.Second}
 }

@@ -51,13 +51,13 @@ type SLO struct {
 	MinRateRatio float64
 }
 
-// DefaultParams are the documented defaults: 100 requests/s for 60s on
+// DefaultParams are the documented defaults: 100 requests/s for 40s on
 // GET /, a new connection per request, 2s timeout; availability 99.5%, no
 // failed interval over 2s, recovery within 30s, p99 within 500ms, 95% of
 // the rate achieved, faults in effect within 20s.
 func DefaultParams() Params {
 	p := Params{
-		Load:   engine.Load{Rate: 100, Duration: 60 * time.Second, Timeout: 2 * time.Second, SpreadSources: true},
+		Load:   engine.Load{Rate: 100, Duration: 40 * time.Second, Timeout: 2 * time.Second, SpreadSources: true},
 		Path:   "/",
 		Method: "GET",
 		SLO: SLO{Availability: 99.5, MaxFailedInterval: 2 * time.Second, MaxRecovery: 30 * time.Second,

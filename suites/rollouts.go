@@ -59,8 +59,8 @@ func (e *envFlag) Set(s string) error {
 }
 
 func rolloutDefaults(p *Params) {
-	p.Rollouts = RolloutParams{Start: 10 * time.Second, BadImage: "chaosgate.local/sampleapp:does-not-exist",
-		DetectAfter: 30 * time.Second, MaxRestore: 60 * time.Second}
+	p.Rollouts = RolloutParams{Start: 8 * time.Second, BadImage: "chaosgate.local/sampleapp:does-not-exist",
+		DetectAfter: 20 * time.Second, MaxRestore: 60 * time.Second}
 }
 
 func rolloutFlags(fs *flag.FlagSet, p *Params) {

@@ -42,8 +42,8 @@ var selfHealing = Suite{
 	Name:   "self-healing",
 	Labels: []string{"disruptive"},
 	defaults: func(p *Params) {
-		p.SelfHealing = SelfHealingParams{Count: 1, Times: 5, Interval: 8 * time.Second, Start: 10 * time.Second,
-			ContainerKills: 3, ContainerInterval: 12 * time.Second, CrashAvailability: 95}
+		p.SelfHealing = SelfHealingParams{Count: 1, Times: 4, Interval: 8 * time.Second, Start: 8 * time.Second,
+			ContainerKills: 3, ContainerInterval: 10 * time.Second, CrashAvailability: 95}
 	},
 	Flags: func(fs *flag.FlagSet, p *Params) {
 		k := &p.SelfHealing

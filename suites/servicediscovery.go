@@ -34,7 +34,7 @@ var serviceDiscovery = Suite{
 	Name:   "service-discovery",
 	Labels: []string{"disruptive"},
 	defaults: func(p *Params) {
-		p.Discovery = DiscoveryParams{Agents: 2, Kills: 2, KillStart: 10 * time.Second, KillInterval: 8 * time.Second, RolloutAt: 30 * time.Second}
+		p.Discovery = DiscoveryParams{Agents: 2, Kills: 2, KillStart: 8 * time.Second, KillInterval: 6 * time.Second, RolloutAt: 18 * time.Second}
 	},
 	Flags: func(fs *flag.FlagSet, p *Params) {
 		d := &p.Discovery

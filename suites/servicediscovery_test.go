@@ -54,7 +54,7 @@ func TestServiceDiscoveryValidation(t *testing.T) {
 		{[]string{"--discovery-agents", "0"}, "--discovery-agents 0"},
 		{[]string{"--discovery-agents", "51"}, "--discovery-agents 51"},
 		{[]string{"--rate", "3", "--discovery-agents", "4"}, "below one request per second per agent"},
-		{[]string{"--discovery-kills", "3", "--discovery-kill-interval", "10s"}, "must come before the rollout at 30s"},
+		{[]string{"--discovery-kills", "3", "--discovery-kill-interval", "10s"}, "must come before the rollout at 18s"},
 		{[]string{"--discovery-kill-interval", "0s"}, "at least 1s apart"},
 		{[]string{"--discovery-rollout-at", "45s"}, "must leave at least 20s"},
 		{[]string{"--discovery-max-failed", "-1"}, "must not be negative"},
@@ -76,7 +76,7 @@ func TestServiceDiscoveryScenario(t *testing.T) {
 	if sc.Load.Agents != 2 || len(sc.Steps) != 2 || sc.Planned() != 3 {
 		t.Fatalf("agents %d, steps %+v", sc.Load.Agents, sc.Steps)
 	}
-	if k, r := sc.Steps[0], sc.Steps[1]; k.At != 10*time.Second || k.Every != 8*time.Second || r.At != 30*time.Second {
+	if k, r := sc.Steps[0], sc.Steps[1]; k.At != 8*time.Second || k.Every != 6*time.Second || r.At != 18*time.Second {
 		t.Fatalf("schedule: kills at %s every %s, rollout at %s", k.At, k.Every, r.At)
 	}
 	if err := sc.Validate(); err != nil {

@@ -474,7 +474,7 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 			ServiceURL: fmt.Sprintf("http://%s.%s.svc:%d%s", g.w.Service.Name, o.Namespace, g.w.Port.Port, o.Params.Path),
 			App:        g.appMetrics()},
 		AgentImage: g.agentImage, AgentCPULimit: o.AgentCPULimit,
-		Live: AttachProgressReporter,
+		Live: AttachProgressReporter, Display: o.Display,
 	}, nil
 }
 

@@ -157,7 +157,9 @@ func Build(ctx context.Context, opts Options) (Result, error) {
 		log:      opts.Logger,
 		goVer:    gv,
 	}
-	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
+	// the stages' scratch folders live in work/, made once here: the
+	// branches of the build start in any order
+	if err := os.MkdirAll(filepath.Join(opts.CacheDir, "work"), 0o755); err != nil {
 		return Result{}, err
 	}
 	start := time.Now()

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Image names of the offline build. Control-plane images carry the names
@@ -40,32 +42,45 @@ type binaries struct {
 	k8s, etcd, coredns, metricsServer, pause string // cache folders
 }
 
+// build runs the stages in three branches, joined where a stage needs
+// another's output: the Go builds take both cores, while the debootstraps
+// mostly wait on the Debian mirror and the disk, so they overlap with the
+// compiles instead of queueing behind them.
 func (b *builder) build(ctx context.Context) (string, error) {
-	bins, err := b.buildBinaries(ctx)
-	if err != nil {
-		return "", err
-	}
-	rootfs, err := b.rootfsImage(ctx, "node-rootfs", rootfsRepo, nodePackages)
-	if err != nil {
-		return "", err
-	}
-	netbase, err := b.rootfsImage(ctx, "netbase", netbaseRepo, netbasePackages)
-	if err != nil {
+	var (
+		bins          binaries
+		base, netbase string
+		pn            string
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		bins, err = b.buildBinaries(gctx)
+		return err
+	})
+	g.Go(func() error {
+		rootfs, err := b.rootfsImage(gctx, "node-rootfs", rootfsRepo, nodePackages)
+		if err != nil {
+			return err
+		}
+		base, err = b.baseImage(gctx, rootfs)
+		return err
+	})
+	g.Go(func() (err error) {
+		netbase, err = b.rootfsImage(gctx, "netbase", netbaseRepo, netbasePackages)
+		if err != nil {
+			return err
+		}
+		pn, err = b.podnetImage(gctx, netbase)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return "", err
 	}
 	components, err := b.componentImages(ctx, bins, netbase)
 	if err != nil {
 		return "", err
 	}
-	base, err := b.baseImage(ctx, rootfs)
-	if err != nil {
-		return "", err
-	}
 	core, err := b.coreImage(ctx, base, bins, components)
-	if err != nil {
-		return "", err
-	}
-	pn, err := b.podnetImage(ctx, netbase)
 	if err != nil {
 		return "", err
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/chaosgate/chaosgate/faults"
@@ -28,6 +27,7 @@ func gamedayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	reportDir := fs.String("report-dir", "", "report folder (default chaosgate-reports/gameday-<time>)")
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
 	runTimeout := fs.Duration("run-timeout", 2*time.Hour, "bound on the whole game day")
+	plain := fs.Bool("plain", false, "show the game day's state as a line every 5s, even on a terminal (default there: a panel redrawn in place)")
 	targetURL := fs.String("target-url", "", "loopback URL the load goes to on a cluster that is not a kind cluster (e.g. a kubectl port-forward to the plan's Service)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -50,9 +50,10 @@ func gamedayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if dir == "" {
 		dir = "chaosgate-reports/gameday-" + time.Now().Format("20060102-150405")
 	}
+	progress, logger, display := liveOutput(stderr, *plain)
 	opts, err := suites.GameDayOptions(pl, *file, suites.Options{
 		Cluster: uo, ReportDir: dir, JournalDir: *journal, TargetURL: *targetURL, Params: suites.DefaultParams(), Timeout: *runTimeout,
-		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "gameday"}, args...),
+		Progress: progress, Logger: logger, Display: display, Command: append([]string{"chaosgate", "gameday"}, args...),
 	})
 	if err != nil {
 		return badInput(stderr, err)

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bad input must exit 2 with a message naming the problem, before any
@@ -32,7 +37,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"--suites", "config-rollout", "--workload", noConfig}, "d.yaml:1) reads no ConfigMap of the workload"},
 		{[]string{"--suites", "config-rollout", "--config-set", "a/b=1"}, "--config-set a/b=1: not a ConfigMap key"},
 		{[]string{"--suites", "config-rollout", "--config-set", "k= v"}, "must not be empty or start or end with a space"},
-		{[]string{"--suites", "config-rollout", "--slo-max-config-served", "5m"}, "--slo-max-config-served 5m0s: must be positive and at most 1m20s"},
+		{[]string{"--suites", "config-rollout", "--slo-max-config-served", "5m"}, "--slo-max-config-served 5m0s: must be positive and at most 1m2s"},
 		{[]string{"--suites", "config-rollout", "--config-map", "nope"}, "--config-map nope: not a ConfigMap of the workload (it declares sampleapp-config)"},
 		{[]string{"--suites", "config-rollout", "--config-probe-path", "config"}, "--config-probe-path"},
 		{[]string{"--suites", "config-rollout", "--config-set", "novalue"}, "want NAME=VALUE"},
@@ -214,5 +219,62 @@ func TestPlanValidate(t *testing.T) {
 	}
 	if code := run([]string{"plan"}, &out, &errb); code != exitUsage {
 		t.Fatalf("no subcommand: %d", code)
+	}
+}
+
+// openPTY opens a pseudo-terminal pair: what a user's terminal gives the
+// process (the replica end) and what the terminal reads (the primary).
+func openPTY(t *testing.T) (primary, replica *os.File) {
+	t.Helper()
+	primary, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminal: %v", err)
+	}
+	t.Cleanup(func() { primary.Close() })
+	fd := int(primary.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replica.Close() })
+	return primary, replica
+}
+
+// A terminal gets the panel, and logs go through it; a pipe, a file or
+// --plain get plain lines.
+func TestLiveOutputDrawsAPanelOnlyOnATerminal(t *testing.T) {
+	_, tty := openPTY(t)
+	t.Setenv("TERM", "xterm")
+	progress, logger, display := liveOutput(tty, false)
+	if display == nil || progress == io.Writer(tty) {
+		t.Fatal("a terminal should get the panel")
+	}
+	if logger == slog.Default() {
+		t.Error("logs should go through the panel, above it")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for name, out := range map[string]io.Writer{"a pipe": w, "a buffer": &bytes.Buffer{}} {
+		if progress, _, display := liveOutput(out, false); display != nil || progress != out {
+			t.Errorf("%s should get plain lines", name)
+		}
+	}
+	if _, _, display := liveOutput(tty, true); display != nil {
+		t.Error("--plain should get plain lines on a terminal too")
+	}
+	t.Setenv("TERM", "dumb")
+	if _, _, display := liveOutput(tty, false); display != nil {
+		t.Error("TERM=dumb cannot move the cursor: plain lines")
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/faults"
+	"github.com/chaosgate/chaosgate/reports/live"
 	"github.com/chaosgate/chaosgate/suites"
 	"github.com/chaosgate/chaosgate/suites/engine"
 )
@@ -54,6 +56,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	journal := fs.String("journal", faults.DefaultJournalDir(), "folder journaling active faults (for chaosgate recover)")
 	runTimeout := fs.Duration("run-timeout", 2*time.Hour, "bound on the whole run of the suites")
 	verbose := fs.Bool("v", false, "verbose spec output")
+	plain := fs.Bool("plain", false, "show each scenario's state as a line every 5s, even on a terminal (default there: a panel redrawn in place)")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,11 +78,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if dir == "" {
 		dir = "chaosgate-reports/" + time.Now().Format("20060102-150405")
 	}
+	progress, logger, display := liveOutput(stderr, *plain)
 	opts := suites.Options{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
 		LoadImages: loadImages, AgentImage: *agentImage, AgentCPULimit: *agentCPU, AppMetrics: appMetrics, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
 		Context: *kubeContext, TargetURL: *targetURL, AllowContext: *allowContext, AllowClusterScoped: *allowClusterScoped, JournalDir: *journal, Params: params, Timeout: *runTimeout, Verbose: *verbose,
-		Progress: stderr, Logger: slog.Default(), Command: append([]string{"chaosgate", "run"}, args...),
+		Progress: progress, Logger: logger, Display: display, Command: append([]string{"chaosgate", "run"}, args...),
 	}
 	if *list {
 		if err := suites.List(ctx, stdout, opts); err != nil {
@@ -167,4 +171,20 @@ func recoverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	_, err := suites.Recover(ctx, suites.RecoverOptions{Journal: faults.Journal{Dir: *journal}, Cluster: *name, Context: *kctx, All: *all, Kubeconfig: *kubeconfig, Out: stdout})
 	return err
+}
+
+// liveOutput picks how a run shows its state while the load runs: a panel
+// redrawn in place at the bottom of the terminal, with progress and log
+// lines scrolling above it, when stderr is a terminal and plain is false;
+// otherwise a plain line every few seconds (logs, CI).
+func liveOutput(stderr io.Writer, plain bool) (io.Writer, *slog.Logger, live.Display) {
+	f, ok := stderr.(*os.File)
+	if plain || !ok {
+		return stderr, slog.Default(), nil
+	}
+	p, ok := live.Terminal(f)
+	if !ok {
+		return stderr, slog.Default(), nil
+	}
+	return p, slog.New(slog.NewTextHandler(p, &slog.HandlerOptions{Level: logLevel()})), p
 }

@@ -565,8 +565,8 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		Expect(names["service-discovery"].Load.Target).To(HaveSuffix(".svc:80/"))
 		Expect(names).To(HaveKey("hpa"))
 		Expect(names["hpa"].Load.Phases).To(HaveLen(3))
-		Expect(names["self-healing"].Faults).To(HaveLen(5))
-		Expect(names["self-healing"].Recoveries).To(HaveLen(5))
+		Expect(names["self-healing"].Faults).To(HaveLen(4))
+		Expect(names["self-healing"].Recoveries).To(HaveLen(4))
 		data, err := os.ReadFile(filepath.Join(r.dir, "junit.xml"))
 		Expect(err).NotTo(HaveOccurred())
 		var ju struct {

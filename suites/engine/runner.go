@@ -20,6 +20,7 @@ import (
 	"github.com/chaosgate/chaosgate/load"
 	"github.com/chaosgate/chaosgate/load/agents"
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/reports/live"
 )
 
 // Outcome is what a run produced: the report section (checks evaluated)
@@ -509,42 +510,52 @@ func (r *run) observe() *Observation {
 	return obs
 }
 
-// status describes the run right now, for progress reports.
-func (r *run) status() string {
-	n, ok := r.rec.Counts()
+// snapshot is the run's state right now, for the live view.
+func (r *run) snapshot() live.Status {
+	now := time.Now()
 	serving, desired := r.pods.Now()
-	avail := 100.0
-	if n > 0 {
-		avail = 100 * float64(ok) / float64(n)
+	recent, overall := r.rec.Recent(load.DefaultRecent, now), r.rec.Overall()
+	st := live.Status{
+		Scenario: r.sc.Name, Elapsed: now.Sub(r.origin), Planned: r.sc.Load.Duration,
+		Recent:     live.Window{Requests: recent.Total, OK: recent.OK, P99: recent.P99},
+		Overall:    live.Window{Requests: overall.Total, OK: overall.OK, P99: overall.P99},
+		RecentSpan: load.DefaultRecent, Serving: serving, Desired: desired,
 	}
-	recent := r.rec.Recent(load.DefaultRecent, time.Now())
-	line := fmt.Sprintf("scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed (last %s: %.2f%% ok, p99 %s), %d/%d replicas serving, %d fault(s) active",
-		r.sc.Name, time.Since(r.origin).Seconds(), r.sc.Load.Duration, n, avail, n-ok, load.DefaultRecent, recent.Availability(), recent.P99.Round(time.Millisecond), serving, desired, r.env.Injector.Active())
-	var off []string
-	for _, nd := range r.nodes.Now() {
-		if p := nd.problem(); p != "" {
-			off = append(off, nd.Node+" "+p)
+	for _, ev := range r.env.Injector.ActiveEvents() {
+		targets := make([]string, len(ev.Targets))
+		for i, t := range ev.Targets {
+			targets[i] = t.Kind + "/" + t.Name
 		}
+		st.Faults = append(st.Faults, live.Fault{Kind: ev.Kind, Target: strings.Join(targets, ","), Since: ev.Issued.Sub(r.origin)})
 	}
-	if len(off) > 0 {
-		line += ", nodes: " + strings.Join(off, ", ")
+	for _, nd := range r.nodes.Now() {
+		state := nd.problem()
+		if state == "" {
+			state = "Ready"
+		}
+		st.Nodes = append(st.Nodes, live.Node{Name: nd.Node, State: state})
 	}
 	r.mu.Lock()
 	next := r.next
 	r.mu.Unlock()
-	switch {
-	case next.name == "":
-	case time.Now().Before(next.at):
-		line += fmt.Sprintf("; next: %s at %.0fs", next.name, next.at.Sub(r.origin).Seconds())
-	default:
-		line += fmt.Sprintf("; step %s since %.0fs", next.name, next.at.Sub(r.origin).Seconds())
+	if next.name != "" {
+		st.Next, st.NextAt, st.Started = next.name, next.at.Sub(r.origin), !now.Before(next.at)
 	}
-	return line
+	return st
 }
 
-// progress prints a line every 5s until done.
+// status describes the run right now in one line, for progress reports.
+func (r *run) status() string { return live.Line(r.snapshot()) }
+
+// progress shows the run's state until done: on the environment's
+// display every second, or else as a line every 5s.
 func (r *run) progress(ctx context.Context, done <-chan struct{}) {
-	t := time.NewTicker(5 * time.Second)
+	every := 5 * time.Second
+	if r.env.Display != nil {
+		every = time.Second
+		defer r.env.Display.Hide()
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -554,7 +565,11 @@ func (r *run) progress(ctx context.Context, done <-chan struct{}) {
 			<-done
 			return
 		case <-t.C:
-			fmt.Fprintf(r.env.Progress, "[%s] %s\n", r.sc.Name, r.status())
+			if r.env.Display != nil {
+				r.env.Display.Show(r.snapshot())
+			} else {
+				fmt.Fprintf(r.env.Progress, "[%s] %s\n", r.sc.Name, r.status())
+			}
 		}
 	}
 }

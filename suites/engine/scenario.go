@@ -22,6 +22,7 @@ import (
 	"github.com/chaosgate/chaosgate/load"
 	"github.com/chaosgate/chaosgate/load/agents"
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/reports/live"
 )
 
 // Target is the workload a scenario exercises.
@@ -68,6 +69,10 @@ type Env struct {
 	// right now (for progress reports); it returns a function that detaches
 	// it.
 	Live func(status func() string) (detach func())
+	// Display, when set, shows the run's state every second while the
+	// load runs (a terminal's panel); without it a line every 5s goes to
+	// Progress.
+	Display live.Display
 }
 
 // Load is the load put on the target during a scenario.

@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/reports/live"
 )
 
 func killStep(name string, at time.Duration, after *time.Duration) Step {
@@ -206,4 +208,97 @@ func TestRunSequenceStopsWhenTheLoadEnds(t *testing.T) {
 	if c.Passed || !strings.Contains(c.Detail, "1 never issued") || len(out.Observation.Faults) != 1 {
 		t.Fatalf("%s; %d faults", c.Message(), len(out.Observation.Faults))
 	}
+}
+
+// shows records what a run shows on its display.
+type shows struct {
+	mu       sync.Mutex
+	statuses []live.Status
+	hidden   int
+}
+
+func (s *shows) Show(st live.Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hidden > 0 {
+		panic("shown after hidden")
+	}
+	s.statuses = append(s.statuses, st)
+}
+
+func (s *shows) Hide() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hidden++
+}
+
+// With a display (a terminal), the run shows its state every second while
+// the load runs and hides it at the end: the next step until it starts,
+// the requests so far, the replicas; nothing goes to the plain progress.
+func TestRunShowsItsStateOnTheDisplayEverySecond(t *testing.T) {
+	srv := server(t)
+	cs := fakeCluster(t, 300*time.Millisecond, true)
+	sc := Scenario{
+		Name: "plan", Sequential: true, Load: Load{Rate: 50, Duration: 3500 * time.Millisecond, Timeout: time.Second},
+		Steps:  []Step{killStep("first", 1500*time.Millisecond, nil)},
+		Settle: time.Second, EffectTimeout: time.Second,
+		Checks: []Check{FaultsTookEffect("kill")},
+	}
+	env := testEnv(t, cs, srv.URL+"/")
+	d := &shows{}
+	var progress strings.Builder
+	env.Display, env.Progress = d, &progress
+	if _, err := Run(context.Background(), env, sc); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.statuses) < 3 || d.hidden != 1 {
+		t.Fatalf("shown %d times, hidden %d times: want about every second of the 3.5s load, then hidden once", len(d.statuses), d.hidden)
+	}
+	first, last := d.statuses[0], d.statuses[len(d.statuses)-1]
+	if first.Scenario != "plan" || first.Planned != sc.Load.Duration || first.Desired != 3 || first.RecentSpan != load.DefaultRecent {
+		t.Errorf("first status %+v", first)
+	}
+	if first.Next != "first" || first.Started || first.NextAt != 1500*time.Millisecond {
+		t.Errorf("at %s the kill at 1.5s is next, not started: %+v", first.Elapsed, first)
+	}
+	if last.Next != "" || last.Elapsed <= first.Elapsed || last.Overall.Requests <= first.Overall.Requests || last.Overall.Requests < 100 {
+		t.Errorf("last status %+v after first %+v: the step done, time and requests went on", last, first)
+	}
+	if strings.Contains(progress.String(), "requests,") {
+		t.Errorf("status lines went to the progress beside the display:\n%s", progress.String())
+	}
+}
+
+// Without a display the state is a line on the progress every 5s.
+func TestRunPrintsItsStateAsLinesWithoutADisplay(t *testing.T) {
+	srv := server(t)
+	cs := fakeCluster(t, 300*time.Millisecond, true)
+	sc := killScenario(1)
+	sc.Load.Duration = 5500 * time.Millisecond
+	env := testEnv(t, cs, srv.URL+"/")
+	var progress syncBuffer
+	env.Progress = &progress
+	if _, err := Run(context.Background(), env, sc); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(progress.String(), "[kills] scenario kills: 5s of 5.5s, "); n != 1 {
+		t.Errorf("want one status line at 5s, got %d:\n%s", n, progress.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
