@@ -332,22 +332,6 @@ func (in *Injector) Active() int {
 	return n
 }
 
-// ActiveEvents returns the events of the faults applied and not reverted
-// yet, in the order they were injected.
-func (in *Injector) ActiveEvents() []Event {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	var out []Event
-	for _, x := range in.injected {
-		if x.active {
-			ev := x.ev
-			ev.Targets = append([]Target(nil), x.ev.Targets...)
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
 // Events returns every injection's event, in the order they were injected.
 func (in *Injector) Events() []Event {
 	in.mu.Lock()

@@ -16,7 +16,7 @@ func sample() Status {
 	return Status{
 		Scenario: "gameday", Elapsed: 72 * time.Second, Planned: 210 * time.Second,
 		Next: "drain-worker", NextAt: 90 * time.Second,
-		Faults: []Fault{{Kind: "node-shutdown", Target: "node/chaosgate-worker2", Since: 40 * time.Second}},
+		Faults: []Fault{{Kind: "node-shutdown", Target: "node/chaosgate-worker2", Since: 40 * time.Second, State: "in effect"}},
 		Recent: Window{Requests: 500, OK: 450, P99: 45 * time.Millisecond}, RecentSpan: 10 * time.Second,
 		Overall: Window{Requests: 3600, OK: 3500, P99: 123456 * time.Microsecond},
 		Serving: 2, Desired: 3,
@@ -26,13 +26,13 @@ func sample() Status {
 
 func TestLineSaysEverythingOnOneLine(t *testing.T) {
 	got := Line(sample())
-	want := "scenario gameday: 72s of 3m30s, 3600 requests, 97.22% ok, 100 failed, p99 123ms (last 10s: 90.00% ok, p99 45ms), 2/3 replicas serving, 1 fault(s) active: node-shutdown node/chaosgate-worker2, nodes: chaosgate-worker2 NotReady; next: drain-worker at 90s"
+	want := "scenario gameday: 72s of 3m30s, 3600 requests, 97.22% ok, 100 failed, p99 123ms (last 10s: 90.00% ok, p99 45ms), 2/3 replicas serving, 1 fault(s): node-shutdown node/chaosgate-worker2 (in effect), nodes: chaosgate-worker2 NotReady; next: drain-worker at 90s"
 	if got != want {
 		t.Errorf("Line:\n got %s\nwant %s", got, want)
 	}
 	s := sample()
 	s.Started, s.Faults, s.Nodes = true, nil, nil
-	if got := Line(s); !strings.HasSuffix(got, "0 fault(s) active; step drain-worker since 90s") {
+	if got := Line(s); !strings.HasSuffix(got, "0 fault(s); step drain-worker since 90s") {
 		t.Errorf("Line of a started step: %s", got)
 	}
 }
@@ -41,7 +41,7 @@ func TestLinesLabelEachPartOfTheState(t *testing.T) {
 	got := strings.Join(Lines(sample()), "\n")
 	want := `chaosgate · gameday · 1m12s of 3m30s
 next      drain-worker at 1m30s (in 18s)
-faults    node-shutdown node/chaosgate-worker2, since 40s
+faults    node-shutdown node/chaosgate-worker2 at 40s, in effect
 last 10s   90.00% ok of 500 (50 failed), p99 45ms
 overall    97.22% ok of 3600 (100 failed), p99 123ms
 replicas  2/3 serving
@@ -50,7 +50,7 @@ nodes     chaosgate-control-plane Ready · chaosgate-worker Ready · chaosgate-w
 		t.Errorf("Lines:\n%s\nwant\n%s", got, want)
 	}
 	s := Status{Scenario: "x", RecentSpan: 10 * time.Second}
-	if got := strings.Join(Lines(s), "\n"); !strings.Contains(got, "next      no step left") || !strings.Contains(got, "faults    none active") || !strings.Contains(got, "overall   no requests") {
+	if got := strings.Join(Lines(s), "\n"); !strings.Contains(got, "next      no step left") || !strings.Contains(got, "faults    none") || !strings.Contains(got, "overall   no requests") {
 		t.Errorf("Lines of an idle run:\n%s", got)
 	}
 }

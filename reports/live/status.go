@@ -28,11 +28,15 @@ type Status struct {
 	Nodes            []Node
 }
 
-// Fault is a fault in effect (or being applied).
+// Fault is a fault applied and not reverted yet, or applied lately.
 type Fault struct {
 	Kind, Target string
 	// Since is when it was applied, from the load's start.
 	Since time.Duration
+	// State: "applying" (not seen in effect yet), "in effect",
+	// "reverting", "reverted" or, for faults the cluster heals (pod and
+	// container kills), "healing".
+	State string
 }
 
 // Window is what the requests of a span of time saw.
@@ -66,7 +70,7 @@ type Display interface {
 // and schedulable only.
 func Line(s Status) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed, p99 %s (last %s: %.2f%% ok, p99 %s), %d/%d replicas serving, %d fault(s) active",
+	fmt.Fprintf(&b, "scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed, p99 %s (last %s: %.2f%% ok, p99 %s), %d/%d replicas serving, %d fault(s)",
 		s.Scenario, s.Elapsed.Seconds(), s.Planned, s.Overall.Requests, s.Overall.Availability(), s.Overall.Requests-s.Overall.OK, ms(s.Overall.P99),
 		s.RecentSpan, s.Recent.Availability(), ms(s.Recent.P99), s.Serving, s.Desired, len(s.Faults))
 	for i, f := range s.Faults {
@@ -74,7 +78,7 @@ func Line(s Status) string {
 		if i == 0 {
 			sep = ": "
 		}
-		fmt.Fprintf(&b, "%s%s %s", sep, f.Kind, f.Target)
+		fmt.Fprintf(&b, "%s%s %s (%s)", sep, f.Kind, f.Target, f.State)
 	}
 	var off []string
 	for _, n := range s.Nodes {
@@ -107,14 +111,14 @@ func Lines(s Status) []string {
 		out = append(out, fmt.Sprintf("next      %s at %s (in %s)", s.Next, clock(s.NextAt), clock(s.NextAt-s.Elapsed)))
 	}
 	if len(s.Faults) == 0 {
-		out = append(out, "faults    none active")
+		out = append(out, "faults    none")
 	}
 	for i, f := range s.Faults {
 		label := "          "
 		if i == 0 {
 			label = "faults    "
 		}
-		out = append(out, fmt.Sprintf("%s%s %s, since %s", label, f.Kind, f.Target, clock(f.Since)))
+		out = append(out, fmt.Sprintf("%s%s %s at %s, %s", label, f.Kind, f.Target, clock(f.Since), f.State))
 	}
 	out = append(out,
 		fmt.Sprintf("last %-4s %s", clock(s.RecentSpan), window(s.Recent)),

@@ -521,12 +521,18 @@ func (r *run) snapshot() live.Status {
 		Overall:    live.Window{Requests: overall.Total, OK: overall.OK, P99: overall.P99},
 		RecentSpan: load.DefaultRecent, Serving: serving, Desired: desired,
 	}
-	for _, ev := range r.env.Injector.ActiveEvents() {
+	for _, ev := range r.env.Injector.Events() {
+		// this scenario's faults (the injector keeps every suite's) that
+		// are not undone, or were applied lately
+		recent := now.Sub(ev.Issued) < load.DefaultRecent
+		if ev.Issued.Before(r.origin) || !ev.Applied() || (!ev.Reverted.IsZero() && !recent) {
+			continue
+		}
 		targets := make([]string, len(ev.Targets))
 		for i, t := range ev.Targets {
 			targets[i] = t.Kind + "/" + t.Name
 		}
-		st.Faults = append(st.Faults, live.Fault{Kind: ev.Kind, Target: strings.Join(targets, ","), Since: ev.Issued.Sub(r.origin)})
+		st.Faults = append(st.Faults, live.Fault{Kind: ev.Kind, Target: strings.Join(targets, ","), Since: ev.Issued.Sub(r.origin), State: faultState(ev)})
 	}
 	for _, nd := range r.nodes.Now() {
 		state := nd.problem()
@@ -538,10 +544,53 @@ func (r *run) snapshot() live.Status {
 	r.mu.Lock()
 	next := r.next
 	r.mu.Unlock()
-	if next.name != "" {
+	switch {
+	case next.name != "":
 		st.Next, st.NextAt, st.Started = next.name, next.at.Sub(r.origin), !now.Before(next.at)
+	case !r.sc.Sequential:
+		st.Next, st.NextAt = nextScheduled(r.sc.Steps, st.Elapsed)
 	}
 	return st
+}
+
+// nextScheduled is the first injection after elapsed of steps that run on
+// their own schedules: its step's name (with which of how many when the
+// step repeats) and when it is due; "" when none is left.
+func nextScheduled(steps []Step, elapsed time.Duration) (string, time.Duration) {
+	name, at := "", time.Duration(-1)
+	for _, s := range steps {
+		for i := range max(s.Times, 1) {
+			due := s.At + time.Duration(i)*s.Every
+			if due <= elapsed {
+				continue
+			}
+			if at < 0 || due < at {
+				name, at = s.Name, due
+				if s.Times > 1 {
+					name = fmt.Sprintf("%s %d of %d", s.Name, i+1, s.Times)
+				}
+			}
+			break
+		}
+	}
+	return name, max(at, 0)
+}
+
+// faultState names where a fault is, for the live view.
+func faultState(ev faults.Event) string {
+	switch {
+	case faults.LeftToHeal(ev.Kind) && ev.TookEffect():
+		return "healing"
+	case faults.LeftToHeal(ev.Kind):
+		return "applying" // "reverted" at once: nothing to undo
+	case !ev.Reverted.IsZero():
+		return "reverted"
+	case !ev.RevertIssued.IsZero():
+		return "reverting"
+	case ev.TookEffect():
+		return "in effect"
+	}
+	return "applying"
 }
 
 // status describes the run right now in one line, for progress reports.

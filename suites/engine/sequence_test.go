@@ -302,3 +302,49 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Steps on their own schedules (the gate's suites): the next injection of
+// any of them, which of how many, none once all are due.
+func TestNextScheduledIsTheFirstInjectionStillToCome(t *testing.T) {
+	steps := []Step{
+		{Name: "kill", At: 8 * time.Second, Every: 8 * time.Second, Times: 4},
+		{Name: "rollout", At: 18 * time.Second, Times: 1},
+	}
+	for _, tc := range []struct {
+		elapsed time.Duration
+		name    string
+		at      time.Duration
+	}{
+		{0, "kill 1 of 4", 8 * time.Second},
+		{8 * time.Second, "kill 2 of 4", 16 * time.Second},
+		{17 * time.Second, "rollout", 18 * time.Second},
+		{19 * time.Second, "kill 3 of 4", 24 * time.Second},
+		{33 * time.Second, "", 0},
+	} {
+		name, at := nextScheduled(steps, tc.elapsed)
+		if name != tc.name || at != tc.at {
+			t.Errorf("at %s: next %q at %s, want %q at %s", tc.elapsed, name, at, tc.name, tc.at)
+		}
+	}
+}
+
+func TestFaultStateFollowsTheEvent(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	later := t0.Add(time.Second)
+	for _, tc := range []struct {
+		ev   faults.Event
+		want string
+	}{
+		{faults.Event{Kind: "drain", Issued: t0}, "applying"},
+		{faults.Event{Kind: "drain", Issued: t0, InEffect: later}, "in effect"},
+		{faults.Event{Kind: "drain", Issued: t0, InEffect: later, RevertIssued: later}, "reverting"},
+		{faults.Event{Kind: "drain", Issued: t0, InEffect: later, RevertIssued: later, Reverted: later}, "reverted"},
+		{faults.Event{Kind: "pod-kill", Issued: t0, InEffect: later, RevertIssued: later, Reverted: later}, "healing"},
+		{faults.Event{Kind: "pod-kill", Issued: t0}, "applying"},
+		{faults.Event{Kind: "pod-kill", Issued: t0, RevertIssued: t0, Reverted: t0}, "applying"},
+	} {
+		if got := faultState(tc.ev); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.ev, got, tc.want)
+		}
+	}
+}
