@@ -54,10 +54,16 @@ func gameDayScenario(pl *plan.Plan, p Params, w *workload.Workload) engine.Scena
 	if pl.Load.Timeout > 0 {
 		ld.Timeout = pl.Load.Timeout
 	}
+	under := fmt.Sprintf("%d req/s", pl.Load.Rate)
+	if pl.Load.None {
+		// real traffic is the signal: nothing is sent
+		ld = engine.Load{None: true, Duration: pl.Load.Duration, Timeout: ld.Timeout}
+		under = "real traffic (no generated load)"
+	}
 	p.Load = ld // what the faults' effect timeouts count with
 	sc := engine.Scenario{
 		Name: pl.Name, Title: "game day " + pl.Name,
-		Description: fmt.Sprintf("The plan %s: %d step(s) in order under %d req/s for %s.", pl.Name, len(pl.Steps), pl.Load.Rate, pl.Load.Duration),
+		Description: fmt.Sprintf("The plan %s: %d step(s) in order under %s for %s.", pl.Name, len(pl.Steps), under, pl.Load.Duration),
 		Labels:      []string{"plan:" + pl.Name},
 		Load:        ld, Path: pl.Load.Path, Sequential: true,
 		Settle: slo.MaxRecovery, EffectTimeout: p.EffectTimeout,
@@ -81,6 +87,15 @@ func gameDayScenario(pl *plan.Plan, p Params, w *workload.Workload) engine.Scena
 		engine.FaultsTookEffect("fault"),
 		engine.LatencyP99(slo.MaxP99),
 		engine.LoadRate(slo.MinRateRatio),
+	}
+	if pl.Load.None {
+		// what the pods' counters can tell: no failed intervals, no
+		// client-side latency, no rate of our own
+		sc.Checks = []engine.Check{
+			engine.ServedAvailability(slo.Availability),
+			engine.RecoveryWithin(slo.MaxRecovery, "fault"),
+			engine.FaultsTookEffect("fault"),
+		}
 	}
 	if waits {
 		sc.Checks = append(sc.Checks, engine.WaitsMet())
@@ -196,10 +211,11 @@ func planFault(st plan.Step, p Params, w *workload.Workload) (b engine.FaultBuil
 // What the plan asks that the gate cannot do yet is an input error.
 func GameDayOptions(pl *plan.Plan, file string, base Options) (Options, error) {
 	t := pl.Target
-	if pl.Load.None {
-		return base, &InputError{fmt.Errorf("%s: load.none: a game day without generated load is not supported yet: give load.rate", file)}
-	}
 	o := base
+	knownMetrics := false // the sample app's
+	if m := t.Metrics; m.Path != "" {
+		o.AppMetrics = engine.AppMetrics{Path: m.Path, Port: m.Port, RequestsMetric: m.RequestsMetric, CodeLabel: m.CodeLabel, LatencyMetric: m.LatencyMetric}
+	}
 	if t.Workload == "" {
 		// a Deployment already running: read from the cluster when the run
 		// starts, and judged as it runs. A release would change it for good
@@ -219,8 +235,13 @@ func GameDayOptions(pl *plan.Plan, file string, base Options) (Options, error) {
 		if w.Deployment.Name != t.Deployment {
 			return base, &InputError{fmt.Errorf("%s: target.deployment: %q is not the workload's Deployment (%s has %s)", file, t.Deployment, t.Workload, w.Deployment.Name)}
 		}
+		knownMetrics = w.UsesImage(workload.SampleImage)
+	}
+	if pl.Load.None && t.Metrics.Path == "" && !knownMetrics {
+		return base, &InputError{fmt.Errorf("%s: load.none: without generated load the pods' own request counters are the signal: give target.metrics (path, and the counter's name)", file)}
 	}
 	o.Context, o.Namespace, o.Workload = t.Context, t.Namespace, t.Workload
+	o.NoLoad = pl.Load.None
 	o.TargetService, o.TargetPort = t.Service, t.Port
 	if t.AllowContext {
 		o.AllowContext = t.Context

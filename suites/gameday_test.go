@@ -162,7 +162,7 @@ steps:
 
 func TestGameDayOptionsRefusesWhatTheGateCannotRunYet(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
-		{"  service: web\nload: {none: true, duration: 1m}", "load.none"},
+		{"  service: web\nload: {none: true, duration: 1m}", "load.none: without generated load the pods' own request counters are the signal: give target.metrics"},
 		{"  service: sampleapp\n  workload: sample\nload: {rate: 10, duration: 1m}", `target.deployment: "web" is not the workload's Deployment (sample has sampleapp)`},
 	} {
 		pl := testPlan(t, "p.yaml", `target:
@@ -173,6 +173,50 @@ steps: [{name: kill, at: 5s, fault: pod-kill}]
 `)
 		_, err := GameDayOptions(pl, "p.yaml", Options{Params: DefaultParams()})
 		expectErr(t, []string{tc.yaml}, err, "p.yaml: "+tc.want)
+	}
+}
+
+// Without generated load the plan is judged by what the pods count
+// themselves: nothing is exposed or sent, the checks are those counters
+// can answer, and the metrics come from the plan (the sample's are known).
+func TestGameDayWithoutLoadJudgesThePodsCounters(t *testing.T) {
+	pl := testPlan(t, "p.yaml", `target:
+  namespace: shop
+  deployment: web
+  service: front
+  metrics: {path: /metrics, port: "9090", requestsMetric: shop_requests_total}
+load: {none: true, duration: 2m}
+steps: [{name: kill, at: 5s, fault: pod-kill}]
+abort: [{availability: {below: 90, window: 30s}}]
+`)
+	o, err := GameDayOptions(pl, "p.yaml", Options{Params: DefaultParams()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.NoLoad || o.AppMetrics.Path != "/metrics" || o.AppMetrics.Port != "9090" || o.AppMetrics.RequestsMetric != "shop_requests_total" {
+		t.Fatalf("options: no load %v, app metrics %+v", o.NoLoad, o.AppMetrics)
+	}
+	sc := gameDayScenario(pl, o.Params, nil)
+	if !sc.Load.None || sc.Load.Duration != 2*time.Minute || sc.Load.Rate != 0 {
+		t.Fatalf("load %+v", sc.Load)
+	}
+	var ids []string
+	for _, c := range sc.Checks {
+		ids = append(ids, c.ID)
+	}
+	if got := strings.Join(ids, ","); got != "served-availability,recovery-time,faults-took-effect,abort-rules" {
+		t.Fatalf("checks %s", got)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// the sample's metrics are known: a plan deploying it needs none
+	sample := testPlan(t, "s.yaml", `target: {namespace: shop, deployment: sampleapp, service: sampleapp, workload: sample}
+load: {none: true, duration: 1m}
+steps: [{name: kill, at: 5s, fault: pod-kill}]
+`)
+	if o, err := GameDayOptions(sample, "s.yaml", Options{Params: DefaultParams()}); err != nil || !o.NoLoad {
+		t.Fatalf("the sample without load: %v", err)
 	}
 }
 

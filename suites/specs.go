@@ -266,6 +266,8 @@ func (g *gate) setUp(ctx context.Context) error {
 		return err
 	}
 	switch {
+	case o.NoLoad:
+		// nothing is sent from here: nothing to expose
 	case o.TargetURL != "":
 		g.url = strings.TrimSuffix(o.TargetURL, "/") + o.Params.Path
 	case c.Name == "":
@@ -464,8 +466,10 @@ func (g *gate) prepare(ctx context.Context, scenario string) (engine.Env, error)
 			fmt.Fprintf(o.Progress, "[%s] moved %d pod(s) that crowded a node after the earlier suites\n", scenario, moved)
 		}
 	}
-	if err := workload.WaitServing(ctx, workload.ServingProbe{Method: o.Params.Method, URL: g.url, RequestTimeout: o.Params.Load.Timeout}, 30, 2*time.Minute); err != nil {
-		return engine.Env{}, err
+	if g.url != "" {
+		if err := workload.WaitServing(ctx, workload.ServingProbe{Method: o.Params.Method, URL: g.url, RequestTimeout: o.Params.Load.Timeout}, 30, 2*time.Minute); err != nil {
+			return engine.Env{}, err
+		}
 	}
 	return engine.Env{
 		REST: c.REST, Client: c.Client, Docker: g.docker, Injector: g.injector, ReportDir: o.ReportDir, Progress: o.Progress, Logger: g.logger(),

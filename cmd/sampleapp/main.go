@@ -9,7 +9,8 @@
 //	DRAIN_QUIET (0s: off), DRAIN_MAX (15s),
 //	GRACEFUL_SHUTDOWN (true), SHUTDOWN_TIMEOUT (10s), MAX_WORK (2s),
 //	RESPONSE_DELAY (0s), IGNORE_SIGTERM (false), CRASH_IF_FILE (""),
-//	CRASH_AFTER (0s: never)
+//	CRASH_AFTER (0s: never), ERROR_EVERY (0: never; N: every Nth request
+//	of / answers 500)
 //
 // CONFIG_DIR names a directory (a mounted ConfigMap) read once at start,
 // as most apps read their configuration: each file is a setting, and a
@@ -114,6 +115,13 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	if cfg.DrainQuiet > 0 && cfg.DrainMax < cfg.DrainDelay {
 		return cfg, fmt.Errorf("DRAIN_MAX=%s is below DRAIN_DELAY=%s: the drain waits at least DRAIN_DELAY, at most DRAIN_MAX", cfg.DrainMax, cfg.DrainDelay)
+	}
+	if v := getenv("ERROR_EVERY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return cfg, fmt.Errorf("ERROR_EVERY=%q: want a whole number, 0 for never", v)
+		}
+		cfg.ErrorEvery = n
 	}
 	cfg.CrashIfFile = getenv("CRASH_IF_FILE")
 	return cfg, nil

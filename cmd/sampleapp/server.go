@@ -59,6 +59,10 @@ type config struct {
 	// after it starts serving: a release that passes its readiness probe
 	// and then dies.
 	CrashAfter time.Duration
+	// ErrorEvery, when positive, answers every ErrorEvery-th request of /
+	// with a 500: a bug that fails a share of real traffic, which only
+	// the app's own counters see when nothing else measures it.
+	ErrorEvery int
 	// Files is the configuration directory as read at start (CONFIG_DIR).
 	Files map[string]string
 }
@@ -76,6 +80,7 @@ type server struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	log         *slog.Logger
+	roots       atomic.Int64 // requests of / so far, for ErrorEvery
 }
 
 func newServer(cfg config, log *slog.Logger) *server {
@@ -140,6 +145,10 @@ type rootResponse struct {
 }
 
 func (s *server) root(w http.ResponseWriter, r *http.Request) {
+	if n := s.cfg.ErrorEvery; n > 0 && s.roots.Add(1)%int64(n) == 0 {
+		http.Error(w, "failed (ERROR_EVERY)", http.StatusInternalServerError)
+		return
+	}
 	if d := s.cfg.ResponseDelay; d > 0 {
 		select {
 		case <-time.After(d):

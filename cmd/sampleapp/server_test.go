@@ -246,6 +246,22 @@ func TestBrokenVariants(t *testing.T) {
 		t.Fatalf("slow variant answered %d after %s", code, time.Since(t0))
 	}
 
+	// a bug failing one request in four, and counted as failed in the
+	// app's own metrics
+	base, cancel3, _ := start(t, config{Graceful: true, ErrorEvery: 4})
+	defer cancel3()
+	codes := map[int]int{}
+	for range 8 {
+		code, _ := get(t, base+"/")
+		codes[code]++
+	}
+	if codes[500] != 2 || codes[200] != 6 {
+		t.Fatalf("ERROR_EVERY=4 over 8 requests: %v", codes)
+	}
+	if _, metrics := get(t, base+"/metrics"); !strings.Contains(metrics, `sampleapp_http_requests_total{code="500",handler="root"} 2`) {
+		t.Fatalf("the failures are not in the app's counter:\n%s", metrics)
+	}
+
 	f := filepath.Join(t.TempDir(), "crash")
 	if err := os.WriteFile(f, []byte("true\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -270,13 +286,13 @@ func TestBrokenVariants(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{"PORT": "9000", "START_DELAY": "8s", "GRACEFUL_SHUTDOWN": "false", "POD_NAME": "x",
-		"IGNORE_SIGTERM": "true", "RESPONSE_DELAY": "600ms", "CRASH_IF_FILE": "/etc/x", "CRASH_AFTER": "4s"}
+		"IGNORE_SIGTERM": "true", "RESPONSE_DELAY": "600ms", "CRASH_IF_FILE": "/etc/x", "CRASH_AFTER": "4s", "ERROR_EVERY": "20"}
 	cfg, err := configFromEnv(func(k string) string { return env[k] })
 	if err != nil || cfg.Addr != ":9000" || cfg.StartDelay != 8*time.Second || cfg.Graceful || cfg.DrainDelay != 5*time.Second ||
-		!cfg.IgnoreSIGTERM || cfg.ResponseDelay != 600*time.Millisecond || cfg.CrashIfFile != "/etc/x" || cfg.CrashAfter != 4*time.Second {
+		!cfg.IgnoreSIGTERM || cfg.ResponseDelay != 600*time.Millisecond || cfg.CrashIfFile != "/etc/x" || cfg.CrashAfter != 4*time.Second || cfg.ErrorEvery != 20 {
 		t.Fatalf("%+v %v", cfg, err)
 	}
-	for k, v := range map[string]string{"PORT": "0", "DRAIN_DELAY": "soon", "GRACEFUL_SHUTDOWN": "maybe", "MAX_WORK": "-1s", "IGNORE_SIGTERM": "sometimes"} {
+	for k, v := range map[string]string{"PORT": "0", "DRAIN_DELAY": "soon", "GRACEFUL_SHUTDOWN": "maybe", "MAX_WORK": "-1s", "IGNORE_SIGTERM": "sometimes", "ERROR_EVERY": "-2"} {
 		if _, err := configFromEnv(func(q string) string {
 			if q == k {
 				return v

@@ -3,8 +3,14 @@
 package controls
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/reports"
@@ -27,6 +34,52 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		deleteNamespaces(ctx, "chaosgate-gameday")
 		deleteNamespaces(ctx, "chaosgate-e2e-live")
 	})
+
+	// Real traffic as the signal (load.none): chaosgate sends nothing; this
+	// test plays the users, through a NodePort Service of its own, and the
+	// verdict comes from what the pods counted. The sample passes; a bug
+	// answering one request in 20 with a 500 trips the abort rule and
+	// fails served-availability, which no request of ours could see.
+	for _, tc := range []struct {
+		plan string
+		pass bool
+	}{
+		{"suites/controls/testdata/real-traffic-sample.yaml", true},
+		{"suites/controls/testdata/real-traffic-errors.yaml", false},
+	} {
+		It("judges a plan without generated load by the pods' own counters: "+tc.plan, func(ctx SpecContext) {
+			users := &realUsers{namespace: "chaosgate-gameday-real", nodePort: 30099}
+			r := run(ctx, runOpts{hook: &when{marker: "no generated load for", do: users.start}}, "gameday", "--plan", tc.plan)
+			sent, failed := users.stop()
+			Expect(sent).To(BeNumerically(">", 500), "the test's own traffic did not run")
+			served := r.check("served-availability")
+			// the pods counted what reached them: the traffic sent while
+			// the run watched, less what a killed pod served after its last
+			// scrape
+			Expect(served.Detail).To(MatchRegexp(`^\d+ of \d+ requests the pods counted`))
+			var answered, counted int
+			_, err := fmt.Sscanf(served.Detail, "%d of %d", &answered, &counted)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(counted).To(BeNumerically("<=", sent), "the pods counted %d, more than the %d sent", counted, sent)
+			Expect(r.report.Scenarios[0].Timeline.Total).To(Equal(0), "chaosgate sent requests")
+			if tc.pass {
+				Expect(r.code).To(Equal(0), "%s", r.verdict())
+				Expect(served.Passed).To(BeTrue(), served.Message())
+				Expect(failed).To(BeNumerically("<", sent/100), "the users saw %d of %d fail", failed, sent)
+				// the users' traffic outlasts the run by its settle and exit
+				Expect(counted).To(BeNumerically(">=", sent/2), "the pods counted %d of the %d requests sent", counted, sent)
+			} else {
+				Expect(r.code).To(Equal(1), "%s", r.verdict())
+				Expect(served.Passed).To(BeFalse(), served.Message())
+				Expect(r.output).To(ContainSubstring("FAIL: " + served.Name))
+				abort := r.check("abort-rules")
+				Expect(abort.Passed).To(BeFalse(), abort.Message())
+				Expect(abort.Detail).To(ContainSubstring("availability over the last 10s below 97%"))
+			}
+			expectWhole(ctx)
+			AddReportEntry("game day on real traffic: "+tc.plan, r.verdict())
+		})
+	}
 
 	It("runs a plan of a worker shutdown, a drain and pod kills, in order, on the sample", func(ctx SpecContext) {
 		r := run(ctx, runOpts{}, "gameday", "--plan", "suites/plan/examples/kind-sample.yaml")
@@ -149,3 +202,79 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		AddReportEntry("game day on a live Deployment", r.verdict())
 	})
 })
+
+// realUsers plays a service's users for a game day without generated load:
+// a NodePort Service of its own to the target's pods, and 40 requests per
+// second to it from this machine, for at most a minute.
+type realUsers struct {
+	namespace string
+	nodePort  int32
+
+	sent, failed atomic.Int64
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+func (u *realUsers) start(ctx context.Context, _ *os.Process) {
+	defer GinkgoRecover()
+	c, err := clusters.Connect(clusters.DefaultName, "")
+	Expect(err).NotTo(HaveOccurred())
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "real-users"}, Spec: corev1.ServiceSpec{
+		Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "sampleapp"},
+		Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: u.nodePort}},
+	}}
+	_, err = c.Client.CoreV1().Services(u.namespace).Create(ctx, svc, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) { // an earlier run's, in a namespace kept
+		Expect(err).NotTo(HaveOccurred())
+	}
+	ctx, u.cancel = context.WithTimeout(ctx, time.Minute)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", u.nodePort)
+	// the users arrive once the NodePort routes (kube-proxy programs it
+	// within a few seconds)
+	Eventually(func() error {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		tick := time.NewTicker(25 * time.Millisecond)
+		defer tick.Stop()
+		var inflight sync.WaitGroup
+		defer inflight.Wait()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				u.sent.Add(1)
+				resp, err := client.Get(url)
+				if err != nil {
+					u.failed.Add(1)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode >= 500 {
+					u.failed.Add(1)
+				}
+			}()
+		}
+	}()
+}
+
+// stop ends the traffic and says how many requests were sent and failed.
+func (u *realUsers) stop() (sent, failed int) {
+	if u.cancel != nil {
+		u.cancel()
+	}
+	u.wg.Wait()
+	return int(u.sent.Load()), int(u.failed.Load())
+}

@@ -17,7 +17,33 @@ const (
 	CheckFaultsInEffect = "faults-took-effect"
 	CheckLoadRate       = "load-rate"
 	CheckP99            = "latency-p99"
+	CheckServed         = "served-availability"
 )
+
+// ServedAvailability passes when the target's pods answered at least
+// minPercent of the requests they counted themselves with anything but a
+// 5xx: the verdict of a run without generated load, on real traffic. What
+// never reached a pod (a refused connection, a dead node's share) is not
+// in their counters: the detail says so.
+func ServedAvailability(minPercent float64) Check {
+	name := fmt.Sprintf("served availability >= %g%%", minPercent)
+	return Check{
+		ID: CheckServed, Spec: fmt.Sprintf("keeps the share of real requests the pods answered without a 5xx at or above %g%% (by their own counters)", minPercent),
+		Eval: func(o *Observation) reports.Check {
+			s := Served(o.App, o.Origin, o.End)
+			if s.Total == 0 {
+				return withDetail(reports.Unmeasured(CheckServed, name, ">=", minPercent, "%", "no request"),
+					"the pods counted no request: no real traffic reached them, or their metrics are not where the run looked")
+			}
+			c := reports.AtLeast(CheckServed, name, floor3(100*float64(s.OK)/float64(s.Total)), minPercent, "%")
+			c.Detail = fmt.Sprintf("%d of %d requests the pods counted were answered 5xx (requests that never reached a pod are not counted)", s.Total-s.OK, s.Total)
+			if s.P99 > 0 {
+				c.Detail += fmt.Sprintf("; p99 %s by their histograms", s.P99.Round(time.Millisecond))
+			}
+			return c
+		},
+	}
+}
 
 // Availability passes when at least minPercent of the requests succeeded.
 func Availability(minPercent float64) Check {

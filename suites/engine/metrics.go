@@ -22,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/chaosgate/chaosgate/load"
 )
 
 // AppMetrics says where the target's pods serve their own Prometheus
@@ -409,24 +411,23 @@ func served(prevReq, prevErrs, curReq, curErrs float64) (req, errs float64) {
 	return curReq - prevReq, max(curErrs-prevErrs, 0)
 }
 
-// Shares adds up, pod by pod, the requests the pods counted between the
-// first and the last scrape. A counter that went down was reset by a
-// restart: what it shows after is counted from zero. A pod first seen
-// after the first scrape counts from zero too (it started during the run).
-// Latency histograms are added up the same way.
-func Shares(samples []AppSample) []PodShare {
-	if len(samples) < 2 {
-		return nil
-	}
-	type counts struct {
-		req, errs float64
-		buckets   map[float64]float64
-	}
-	last := map[string]counts{}
-	sum := map[string]*counts{}
+// podCounts is what one pod counted: requests, 5xx, latency buckets.
+type podCounts struct {
+	req, errs float64
+	buckets   map[float64]float64
+}
+
+// countByPod adds up, pod by pod, what the pods counted between the first
+// and the last scrape. A counter that went down was reset by a restart:
+// what it shows after is counted from zero. A pod first seen after the
+// first scrape counts from zero too (it started in between). Latency
+// histograms are added up the same way.
+func countByPod(samples []AppSample) map[string]*podCounts {
+	last := map[string]podCounts{}
+	sum := map[string]*podCounts{}
 	for i, s := range samples {
 		for pod, req := range s.Requests {
-			cur := counts{req, s.Errors[pod], s.Buckets[pod]}
+			cur := podCounts{req, s.Errors[pod], s.Buckets[pod]}
 			prev, seen := last[pod]
 			last[pod] = cur
 			if i == 0 {
@@ -434,11 +435,11 @@ func Shares(samples []AppSample) []PodShare {
 			}
 			if !seen || cur.req < prev.req {
 				// new, or restarted: its counters start from zero
-				prev = counts{}
+				prev = podCounts{}
 			}
 			d := sum[pod]
 			if d == nil {
-				d = &counts{buckets: map[float64]float64{}}
+				d = &podCounts{buckets: map[float64]float64{}}
 				sum[pod] = d
 			}
 			req, errs := served(prev.req, prev.errs, cur.req, cur.errs)
@@ -449,6 +450,49 @@ func Shares(samples []AppSample) []PodShare {
 			}
 		}
 	}
+	return sum
+}
+
+// Served is what every pod together counted in the scrapes from from to
+// to (the last scrape before from is their baseline): requests, those
+// not answered 5xx as OK, and the p99 by the pods' histograms (0 without
+// them). A zero to: no end. It is what a run without generated load
+// judges: real traffic, as the pods saw it.
+func Served(samples []AppSample, from, to time.Time) load.Recent {
+	first, last := 0, len(samples)
+	for i, s := range samples {
+		if !s.At.After(from) {
+			first = i
+		}
+		if !to.IsZero() && s.At.After(to) {
+			last = i
+			break
+		}
+	}
+	var req, errs float64
+	buckets := map[float64]float64{}
+	for _, d := range countByPod(samples[first:last]) {
+		req += d.req
+		errs += d.errs
+		for b, c := range d.buckets {
+			buckets[b] += c
+		}
+	}
+	out := load.Recent{Total: int(math.Round(req)), OK: int(math.Round(req - errs))}
+	if q := Quantile(0.99, buckets); !math.IsNaN(q) && q > 0 {
+		out.P99 = time.Duration(q * float64(time.Second))
+	}
+	return out
+}
+
+// Shares adds up, pod by pod, the requests the pods counted between the
+// first and the last scrape (see countByPod), with each pod's p99 by its
+// own histogram.
+func Shares(samples []AppSample) []PodShare {
+	if len(samples) < 2 {
+		return nil
+	}
+	sum := countByPod(samples)
 	out := make([]PodShare, 0, len(sum))
 	for pod, d := range sum {
 		p99 := time.Duration(-1)

@@ -201,3 +201,66 @@ func TestLatencyFromThePodsOwnHistogram(t *testing.T) {
 		t.Fatalf("shares %+v", shares)
 	}
 }
+
+// Served adds up every pod's counters over a window of scrapes, the last
+// scrape before the window as its baseline: restarts and new pods count
+// from zero, and the p99 comes from the summed histograms.
+func TestServedAddsUpWhatThePodsCountedInAWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	hist := func(fast, slow float64) map[float64]float64 {
+		return map[float64]float64{0.01: fast, 1: fast + slow, math.Inf(1): fast + slow}
+	}
+	samples := []AppSample{
+		{At: at(0), Requests: map[string]float64{"a": 100, "b": 50}, Errors: map[string]float64{},
+			Buckets: map[string]map[float64]float64{"a": hist(100, 0), "b": hist(50, 0)}},
+		{At: at(2), Requests: map[string]float64{"a": 300, "b": 250}, Errors: map[string]float64{"b": 5},
+			Buckets: map[string]map[float64]float64{"a": hist(300, 0), "b": hist(250, 0)}},
+		// b restarted; c is new; a's slow requests
+		{At: at(4), Requests: map[string]float64{"a": 500, "b": 40, "c": 160}, Errors: map[string]float64{"b": 20},
+			Buckets: map[string]map[float64]float64{"a": hist(300, 200), "b": hist(40, 0), "c": hist(160, 0)}},
+	}
+	for _, tc := range []struct {
+		name      string
+		from, to  time.Time
+		total, ok int
+		slow      bool // p99 in the 10ms-1s bucket
+	}{
+		{"every scrape", at(0), time.Time{}, 800, 775, true},  // a 400, b 200+40, c 160; 5+20 5xx
+		{"the first window", at(0), at(3), 400, 395, false},   // a 200, b 200
+		{"the last window", at(3), at(4), 400, 380, true},     // a 200, b 40, c 160
+		{"before any scrape", at(-5), at(2), 400, 395, false}, // the first scrape is the baseline
+	} {
+		got := Served(samples, tc.from, tc.to)
+		if got.Total != tc.total || got.OK != tc.ok {
+			t.Errorf("%s: %d requests, %d OK; want %d, %d", tc.name, got.Total, got.OK, tc.total, tc.ok)
+		}
+		if slow := got.P99 > 10*time.Millisecond; slow != tc.slow || got.P99 <= 0 {
+			t.Errorf("%s: p99 %s, want slow %v", tc.name, got.P99, tc.slow)
+		}
+	}
+	if got := Served(samples[:1], t0, time.Time{}); got.Total != 0 {
+		t.Errorf("one scrape counts nothing: %+v", got)
+	}
+}
+
+func TestServedAvailabilityJudgesThePodsCounters(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	obs := func(errs float64) *Observation {
+		return &Observation{Origin: t0, End: t0.Add(10 * time.Second), App: []AppSample{
+			{At: t0, Requests: map[string]float64{"a": 0}, Errors: map[string]float64{}},
+			{At: t0.Add(5 * time.Second), Requests: map[string]float64{"a": 1000}, Errors: map[string]float64{"a": errs}},
+		}}
+	}
+	c := ServedAvailability(99)
+	if got := c.Eval(obs(5)); !got.Passed || !strings.Contains(got.Detail, "5 of 1000") {
+		t.Errorf("5 of 1000 answered 5xx: %+v", got)
+	}
+	if got := c.Eval(obs(20)); got.Passed {
+		t.Errorf("20 of 1000 answered 5xx passed 99%%: %+v", got)
+	}
+	none := &Observation{Origin: t0, End: t0.Add(10 * time.Second)}
+	if got := c.Eval(none); got.Passed || !strings.Contains(got.Detail, "counted no request") {
+		t.Errorf("no traffic must not pass: %+v", got)
+	}
+}

@@ -91,8 +91,11 @@ func Run(ctx context.Context, env Env, sc Scenario) (out *Outcome, err error) {
 	if err := sc.Validate(); err != nil {
 		return out, err
 	}
-	if err := env.Target.validate(); err != nil {
+	if err := env.Target.validate(!sc.Load.None); err != nil {
 		return out, err
+	}
+	if sc.Load.None && env.Target.App.Path == "" {
+		return out, errors.New("a scenario without generated load judges the traffic the target's pods count themselves: say where their metrics are (--app-metrics-path, a plan's target.metrics)")
 	}
 	if sc.Load.Agents > 0 {
 		if err := sc.LoadOptions(env.Target).Validate(); err != nil {
@@ -243,7 +246,12 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	if len(r.rep.Load.Phases) > 0 {
 		rate = reports.DescribePhases(r.rep.Load.Phases)
 	}
-	fmt.Fprintf(env.Progress, "[%s] load %s on %s %s; %s\n", sc.Name, rate, lopts.Method, lopts.Target, strings.Join(steps, "; "))
+	if sc.Load.None {
+		fmt.Fprintf(env.Progress, "[%s] no generated load for %s: real traffic is the signal, as the pods count it (%s on port %s); %s\n",
+			sc.Name, sc.Load.Duration, env.Target.App.RequestsMetric, env.Target.App.Port, strings.Join(steps, "; "))
+	} else {
+		fmt.Fprintf(env.Progress, "[%s] load %s on %s %s; %s\n", sc.Name, rate, lopts.Method, lopts.Target, strings.Join(steps, "; "))
+	}
 
 	// load and faults in parallel; a panic in either is an infrastructure
 	// error, raised only after everything was reverted
@@ -260,7 +268,16 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		defer wg.Done()
 		defer close(r.loadDone)
 		err := guard("load", func() error {
-			if fleet != nil {
+			switch {
+			case sc.Load.None:
+				// real traffic is the signal: the run lasts the duration
+				select {
+				case <-lctx.Done():
+					return lctx.Err()
+				case <-time.After(sc.Load.Duration):
+					return nil
+				}
+			case fleet != nil:
 				return fleet.Stream(lctx, r.rec)
 			}
 			return load.Run(lctx, lopts, r.rec)
@@ -514,7 +531,7 @@ func (r *run) observe() *Observation {
 func (r *run) snapshot() live.Status {
 	now := time.Now()
 	serving, desired := r.pods.Now()
-	recent, overall := r.rec.Recent(load.DefaultRecent, now), r.rec.Overall()
+	recent, overall := r.window(load.DefaultRecent, now), r.window(0, now)
 	st := live.Status{
 		Scenario: r.sc.Name, Elapsed: now.Sub(r.origin), Planned: r.sc.Load.Duration,
 		Recent:     live.Window{Requests: recent.Total, OK: recent.OK, P99: recent.P99},
@@ -574,6 +591,24 @@ func nextScheduled(steps []Step, elapsed time.Duration) (string, time.Duration) 
 		}
 	}
 	return name, max(at, 0)
+}
+
+// window is what the requests that completed in the span before now saw
+// (a zero span: since the start): the generated load's, or, without one,
+// the real traffic the target's pods counted.
+func (r *run) window(span time.Duration, now time.Time) load.Recent {
+	if r.sc.Load.None {
+		_, app, _ := r.metrics.Samples()
+		from := r.origin
+		if span > 0 {
+			from = now.Add(-span)
+		}
+		return Served(app, from, now)
+	}
+	if span == 0 {
+		return r.rec.Overall()
+	}
+	return r.rec.Recent(span, now)
 }
 
 // faultState names where a fault is, for the live view.

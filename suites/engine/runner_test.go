@@ -267,3 +267,39 @@ func TestRunPreparesTheLoadAndRequestsTheScenariosPath(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Without generated load a run lasts its duration and sends nothing; it
+// needs the pods' own metrics, and judges what they counted: here none
+// (a fake cluster has no pods to scrape), which must not pass.
+func TestRunWithoutLoadSendsNothingAndJudgesThePodsCounters(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	cs := fakeCluster(t, 200*time.Millisecond, true)
+	sc := killScenario(1)
+	sc.Load = Load{None: true, Duration: 1500 * time.Millisecond}
+	sc.Checks = []Check{ServedAvailability(99), FaultsTookEffect("kill")}
+	env := testEnv(t, cs, srv.URL+"/")
+	if _, err := Run(context.Background(), env, sc); err == nil || !strings.Contains(err.Error(), "--app-metrics-path") {
+		t.Fatalf("a run without load and without the pods' metrics: err %v", err)
+	}
+	env.Target.App = AppMetrics{Port: "8080", Path: "/metrics", RequestsMetric: "http_requests_total", CodeLabel: "code"}
+	start := time.Now()
+	out, err := Run(context.Background(), env, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < sc.Load.Duration {
+		t.Errorf("the run took %s, less than its %s", took, sc.Load.Duration)
+	}
+	if n := hits.Load(); n != 0 || out.Report.Timeline.Total != 0 {
+		t.Errorf("%d requests sent, %d in the timeline: want none", n, out.Report.Timeline.Total)
+	}
+	checks := map[string]bool{}
+	for _, c := range out.Report.Checks {
+		checks[c.ID] = c.Passed
+	}
+	if checks[CheckServed] || !checks[CheckFaultsInEffect] {
+		t.Errorf("checks %+v: the kill took effect, and no counted request must not pass", out.Report.Checks)
+	}
+}

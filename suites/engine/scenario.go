@@ -77,6 +77,10 @@ type Env struct {
 
 // Load is the load put on the target during a scenario.
 type Load struct {
+	// None generates no load: the scenario lasts Duration and real
+	// traffic is the signal, as the target's pods count it in their own
+	// metrics (Target.App). Rate, Agents and Phases must then be unset.
+	None      bool
 	Rate      int
 	RampTo    int
 	Duration  time.Duration
@@ -237,6 +241,15 @@ func (s Scenario) Validate() error {
 			errs = append(errs, fmt.Errorf("scenario %s: load phases last %s, but the load's duration is %s", s.Name, d, s.Load.Duration))
 		}
 	}
+	if s.Load.None {
+		if s.Load.Rate != 0 || s.Load.RampTo != 0 || s.Load.Agents != 0 || len(s.Load.Phases) > 0 {
+			errs = append(errs, fmt.Errorf("scenario %s: a scenario without generated load has no rate, agents or phases", s.Name))
+		}
+		if s.Load.Duration <= 0 {
+			errs = append(errs, fmt.Errorf("scenario %s: a scenario without generated load still needs a duration", s.Name))
+		}
+		return errors.Join(errs...)
+	}
 	// the load itself, against a stand-in target
 	stand, err := Target{URL: "http://127.0.0.1/", ServiceURL: "http://target.default.svc/"}.withPath(s.Path)
 	if err != nil {
@@ -281,11 +294,13 @@ func (t Target) withPath(path string) (Target, error) {
 }
 
 // validate checks what the runner needs of the target.
-func (t Target) validate() error {
+func (t Target) validate(sendsLoad bool) error {
 	u, err := url.Parse(t.URL)
 	switch {
 	case t.Namespace == "" || t.Deployment == "" || t.Selector == "":
 		return fmt.Errorf("target: namespace, deployment and selector are required")
+	case !sendsLoad:
+		return nil // no request goes to the URL
 	case err != nil:
 		return fmt.Errorf("target URL %q: %w", t.URL, err)
 	case !load.IsLoopback(u.Hostname()):

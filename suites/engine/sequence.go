@@ -103,7 +103,7 @@ func (r *run) abortWatch(ctx context.Context, stop func()) {
 				if now.Sub(r.origin) < a.Window {
 					continue
 				}
-				if fired, why := a.breached(r.rec.Recent(a.Window, now)); fired {
+				if fired, why := a.breached(r.window(a.Window, now)); fired {
 					r.mu.Lock()
 					r.aborted = &Aborted{At: now, Why: why}
 					r.mu.Unlock()
@@ -339,7 +339,11 @@ func (s Scenario) validateSequence() error {
 			errs = append(errs, fmt.Errorf("scenario %s: abort rule %d: window must be positive", s.Name, i+1))
 		case (a.MaxP99 > 0) == (a.MinAvailability > 0):
 			errs = append(errs, fmt.Errorf("scenario %s: abort rule %d: judge availability or p99, one of them", s.Name, i+1))
-		case a.Window.Seconds()*float64(s.Load.Rate) < 2*minAbortSample:
+		case s.Load.None && a.Window < 5*time.Second:
+			// real traffic's rate is unknown; the pods' counters are read
+			// every 2s
+			errs = append(errs, fmt.Errorf("scenario %s: abort rule %d: a window of %s holds too few reads of the pods' counters (every 2s): at least 5s", s.Name, i+1, a.Window))
+		case !s.Load.None && a.Window.Seconds()*float64(s.Load.Rate) < 2*minAbortSample:
 			errs = append(errs, fmt.Errorf("scenario %s: abort rule %d: %s at %d req/s holds fewer than %d requests, too few to judge: lengthen the window", s.Name, i+1, a.Window, s.Load.Rate, 2*minAbortSample))
 		}
 	}

@@ -61,6 +61,17 @@ type Target struct {
 	Deployment string
 	Service    string
 	Port       int
+	// Metrics says where the target's pods count their own requests: the
+	// signal of a game day without generated load (load.none). The sample
+	// app's are known.
+	Metrics Metrics
+}
+
+// Metrics is a Prometheus endpoint of the target's pods and the metrics
+// in it that count requests (by status code) and time them.
+type Metrics struct {
+	Path, Port                               string
+	RequestsMetric, CodeLabel, LatencyMetric string
 }
 
 // Load is the generated traffic; None when real traffic is the signal.
@@ -431,6 +442,20 @@ func (p *parser) target(n *yaml.Node, path string, t *Target) {
 		"deployment":      name(&t.Deployment),
 		"service":         name(&t.Service),
 		"port":            p.integer(&t.Port, 1, 65535),
+		"metrics": func(n *yaml.Node, f string) {
+			m := &t.Metrics
+			p.mapping(n, f, map[string]func(*yaml.Node, string){
+				"path": func(n *yaml.Node, f string) {
+					if p.str(&m.Path)(n, f); !strings.HasPrefix(m.Path, "/") {
+						p.fail(n, f, "want a path starting with /, got %q", m.Path)
+					}
+				},
+				"port":           p.str(&m.Port),
+				"requestsMetric": p.str(&m.RequestsMetric),
+				"codeLabel":      p.str(&m.CodeLabel),
+				"latencyMetric":  p.str(&m.LatencyMetric),
+			}, "path")
+		},
 	}, "namespace", "deployment")
 	if t.Namespace == "kube-system" && !t.AllowKubeSystem {
 		p.fail(n, join(path, "namespace"), "kube-system is refused unless allowKubeSystem: true")
