@@ -179,6 +179,9 @@ type Load struct {
 	// Phases is the load's profile, when it had one (then Rate is its
 	// peak).
 	Phases []LoadPhase `json:"phases,omitempty"`
+	// None: no load was generated; real traffic, as the target's pods
+	// counted it, was the signal.
+	None bool `json:"none,omitempty"`
 }
 
 // LoadPhase is one stretch of a load profile.

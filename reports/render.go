@@ -136,8 +136,12 @@ func writeAtomic(path string, fn func(io.Writer) error) error {
 	return os.Rename(tmp, path)
 }
 
-// LoadProfile describes a load with phases ("" without).
+// LoadProfile describes a load with phases, or one not generated ("" for
+// a constant rate).
 func LoadProfile(l Load) string {
+	if l.None {
+		return "No load was generated: real traffic was the signal, as the target's pods counted it."
+	}
 	if len(l.Phases) == 0 {
 		return ""
 	}

@@ -188,7 +188,7 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			return fmt.Errorf("prepare left an invalid scenario: %w", err)
 		}
 	}
-	r.rep.Load.Rate, r.rep.Load.Phases = sc.Load.Rate, phasesOf(sc.Load.Phases)
+	r.rep.Load.Rate, r.rep.Load.Phases, r.rep.Load.None = sc.Load.Rate, phasesOf(sc.Load.Phases), sc.Load.None
 	// after Prepare: what it sent is not part of the run
 	r.metrics = &MetricsObserver{Client: env.Client, Namespace: env.Target.Namespace, Selector: env.Target.Selector, App: env.Target.App}
 	r.metrics.Start(octx)

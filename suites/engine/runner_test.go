@@ -22,6 +22,7 @@ import (
 
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/load"
+	"github.com/chaosgate/chaosgate/reports"
 )
 
 // fakeCluster is a fake clientset holding a 3-replica Deployment whose
@@ -291,6 +292,9 @@ func TestRunWithoutLoadSendsNothingAndJudgesThePodsCounters(t *testing.T) {
 	}
 	if took := time.Since(start); took < sc.Load.Duration {
 		t.Errorf("the run took %s, less than its %s", took, sc.Load.Duration)
+	}
+	if !out.Report.Load.None || !strings.Contains(reports.LoadProfile(out.Report.Load), "real traffic") {
+		t.Errorf("the report must say no load was generated: %+v", out.Report.Load)
 	}
 	if n := hits.Load(); n != 0 || out.Report.Timeline.Total != 0 {
 		t.Errorf("%d requests sent, %d in the timeline: want none", n, out.Report.Timeline.Total)
