@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/chaosgate/chaosgate/load"
 )
 
 func sample() Status {
@@ -17,8 +19,8 @@ func sample() Status {
 		Scenario: "gameday", Elapsed: 72 * time.Second, Planned: 210 * time.Second,
 		Next: "drain-worker", NextAt: 90 * time.Second,
 		Faults: []Fault{{Kind: "node-shutdown", Target: "node/chaosgate-worker2", Since: 40 * time.Second, State: "in effect"}},
-		Recent: Window{Requests: 500, OK: 450, P99: 45 * time.Millisecond}, RecentSpan: 10 * time.Second,
-		Overall: Window{Requests: 3600, OK: 3500, P99: 123456 * time.Microsecond},
+		Recent: load.Recent{Total: 500, OK: 450, P99: 45 * time.Millisecond}, RecentSpan: 10 * time.Second,
+		Overall: load.Recent{Total: 3600, OK: 3500, P99: 123456 * time.Microsecond},
 		Serving: 2, Desired: 3,
 		Nodes: []Node{{"chaosgate-control-plane", "Ready"}, {"chaosgate-worker", "Ready"}, {"chaosgate-worker2", "NotReady"}},
 	}
@@ -140,7 +142,7 @@ func TestPanelKeepsLogLinesAboveOneBlock(t *testing.T) {
 	p.Show(s)
 	fmt.Fprintln(p, "id=1")
 	s.Elapsed += time.Second
-	s.Overall.Requests += 100
+	s.Overall.Total += 100
 	s.Overall.OK += 100
 	p.Show(s)
 	fmt.Fprintln(p, "[gameday] step drain-worker")

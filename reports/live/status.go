@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/chaosgate/chaosgate/load"
 )
 
 // Status is a running scenario's state at one moment.
@@ -21,7 +23,7 @@ type Status struct {
 	Started bool
 	Faults  []Fault
 	// Recent covers the last RecentSpan; Overall the whole load so far.
-	Recent, Overall Window
+	Recent, Overall load.Recent
 	RecentSpan      time.Duration
 	// Serving and Desired are the target's replicas.
 	Serving, Desired int
@@ -37,21 +39,6 @@ type Fault struct {
 	// "reverting", "reverted" or, for faults the cluster heals (pod and
 	// container kills), "healing".
 	State string
-}
-
-// Window is what the requests of a span of time saw.
-type Window struct {
-	Requests, OK int
-	// P99 of the successful requests' latencies.
-	P99 time.Duration
-}
-
-// Availability is the share of OK requests in percent; 100 without any.
-func (w Window) Availability() float64 {
-	if w.Requests == 0 {
-		return 100
-	}
-	return 100 * float64(w.OK) / float64(w.Requests)
 }
 
 // Node is a node's name and state: Ready, NotReady or cordoned.
@@ -71,7 +58,7 @@ type Display interface {
 func Line(s Status) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scenario %s: %.0fs of %s, %d requests, %.2f%% ok, %d failed, p99 %s (last %s: %.2f%% ok, p99 %s), %d/%d replicas serving, %d fault(s)",
-		s.Scenario, s.Elapsed.Seconds(), s.Planned, s.Overall.Requests, s.Overall.Availability(), s.Overall.Requests-s.Overall.OK, ms(s.Overall.P99),
+		s.Scenario, s.Elapsed.Seconds(), s.Planned, s.Overall.Total, s.Overall.Availability(), s.Overall.Total-s.Overall.OK, ms(s.Overall.P99),
 		s.RecentSpan, s.Recent.Availability(), ms(s.Recent.P99), s.Serving, s.Desired, len(s.Faults))
 	for i, f := range s.Faults {
 		sep := ", "
@@ -134,11 +121,11 @@ func Lines(s Status) []string {
 	return out
 }
 
-func window(w Window) string {
-	if w.Requests == 0 {
+func window(w load.Recent) string {
+	if w.Total == 0 {
 		return "no requests"
 	}
-	return fmt.Sprintf("%6.2f%% ok of %d (%d failed), p99 %s", w.Availability(), w.Requests, w.Requests-w.OK, ms(w.P99))
+	return fmt.Sprintf("%6.2f%% ok of %d (%d failed), p99 %s", w.Availability(), w.Total, w.Total-w.OK, ms(w.P99))
 }
 
 // ms rounds a latency for reading: whole milliseconds, or tenths below 10ms.

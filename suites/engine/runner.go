@@ -534,9 +534,7 @@ func (r *run) snapshot() live.Status {
 	recent, overall := r.window(load.DefaultRecent, now), r.window(0, now)
 	st := live.Status{
 		Scenario: r.sc.Name, Elapsed: now.Sub(r.origin), Planned: r.sc.Load.Duration,
-		Recent:     live.Window{Requests: recent.Total, OK: recent.OK, P99: recent.P99},
-		Overall:    live.Window{Requests: overall.Total, OK: overall.OK, P99: overall.P99},
-		RecentSpan: load.DefaultRecent, Serving: serving, Desired: desired,
+		Recent: recent, Overall: overall, RecentSpan: load.DefaultRecent, Serving: serving, Desired: desired,
 	}
 	for _, ev := range r.env.Injector.Events() {
 		// this scenario's faults (the injector keeps every suite's) that
