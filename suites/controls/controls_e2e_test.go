@@ -587,6 +587,7 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 
 	Describe("negative controls that touch only their own pods, three at a time", func() {
 		results := map[string]gateRun{}
+		safety := crowdedSafetyCases()
 		BeforeAll(func(ctx SpecContext) {
 			var mu sync.Mutex
 			var wg sync.WaitGroup
@@ -630,6 +631,22 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 					mu.Unlock()
 				}()
 			}
+			// the pod faults' bad ends (safety_e2e_test.go) queue last: each
+			// run is short, and they fill the slots the longest controls
+			// leave
+			for i, sc := range safety {
+				wg.Add(1)
+				go func() {
+					defer GinkgoRecover()
+					defer wg.Done()
+					slots <- struct{}{}
+					defer func() { <-slots }()
+					ns := fmt.Sprintf("chaosgate-ctl-safety-%d", i)
+					sc.journal = GinkgoT().TempDir()
+					sc.runs = endBadly(ctx, sc.end, sc.args, runOpts{journal: sc.journal, prefix: fmt.Sprintf("[safety-%d] ", i)}, "--namespace", ns)
+					startDeleteNamespace(ctx, ns)
+				}()
+			}
 			wg.Wait()
 			// their pods (some crash-looping, some behind budgets) would
 			// distort the controls that drain or stop whole nodes
@@ -642,6 +659,13 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 			}
 			It(fmt.Sprintf("fails %s on %s (exit 1)", c.name, strings.Join(c.failing, ", ")), func() {
 				expectControl(results[c.name], c.failing, c.passing, c.notJudged, c.name)
+			})
+		}
+		for _, sc := range safety {
+			It(sc.name+", beside other runs", Label("safety"), func(ctx SpecContext) {
+				Expect(sc.runs).NotTo(BeEmpty(), "the run did not happen")
+				expectEndedBadly(sc.end, sc.runs)
+				expectWhole(ctx, sc.journal)
 			})
 		}
 	})

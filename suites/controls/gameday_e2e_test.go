@@ -76,7 +76,7 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 				Expect(abort.Passed).To(BeFalse(), abort.Message())
 				Expect(abort.Detail).To(ContainSubstring("availability over the last 10s below 97%"))
 			}
-			expectWhole(ctx)
+			expectWhole(ctx, journal)
 			AddReportEntry("game day on real traffic: "+tc.plan, r.verdict())
 		})
 	}
@@ -102,7 +102,7 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		Expect(r.check("abort-rules").Passed).To(BeTrue(), r.check("abort-rules").Message())
 		Expect(r.output).To(ContainSubstring("last 10s:"), "the live lines show the recent window")
 		Expect(r.output).To(ContainSubstring("next: shutdown-worker at 10s"), "the live lines show the next step")
-		expectWhole(ctx)
+		expectWhole(ctx, journal)
 		AddReportEntry("game day on the sample", r.verdict())
 	})
 
@@ -123,7 +123,7 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		Expect(drain.Reverted.IsZero()).To(BeFalse(), "the drain was not reverted")
 		Expect(drain.Reverted.Sub(drain.Issued)).To(BeNumerically("<", 30*time.Second))
 		Expect(time.Since(start)).To(BeNumerically("<", 2*time.Minute))
-		expectWhole(ctx)
+		expectWhole(ctx, journal)
 		AddReportEntry("abort control", r.verdict())
 	})
 
@@ -198,7 +198,7 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 			killed := slices.ContainsFunc(victims, func(t string) bool { return strings.Contains(t, "/"+p.Name+"@") })
 			Expect(now[p.UID]).To(Equal(!killed), "pod %s (killed: %v) must be there exactly when it was not killed", p.Name, killed)
 		}
-		expectWhole(ctx)
+		expectWhole(ctx, journal)
 		AddReportEntry("game day on a live Deployment", r.verdict())
 	})
 })
