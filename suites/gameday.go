@@ -286,7 +286,11 @@ func DryRun(ctx context.Context, o Options, w io.Writer) error {
 		env.Docker = faults.DockerCLI{}
 	}
 	for _, sc := range g.selected {
-		fmt.Fprintf(w, "Plan %s on context %s, namespace %s: %d req/s for %s\n", sc.Name, c.Context, o.Namespace, sc.Load.Rate, sc.Load.Duration)
+		load := fmt.Sprintf("%d req/s", sc.Load.Rate)
+		if sc.Load.None {
+			load = "no generated load (real traffic, as the pods count it)"
+		}
+		fmt.Fprintf(w, "Plan %s on context %s, namespace %s: %s for %s\n", sc.Name, c.Context, o.Namespace, load, sc.Load.Duration)
 		for i, st := range sc.Steps {
 			when := fmt.Sprintf("at %s", st.At)
 			if st.After != nil {
