@@ -55,7 +55,7 @@ var hpaSuite = Suite{
 	defaults: func(p *Params) {
 		// the step's bounds are sized for the two-core reference machine:
 		// at 160 req/s on the sample it ran out of CPU (484 timeouts)
-		p.HPA = HPAParams{BaselineRate: 20, StepFactor: 2.5, MaxRate: 120, Calibration: 20 * time.Second, Baseline: 10 * time.Second,
+		p.HPA = HPAParams{BaselineRate: 20, StepFactor: 2.5, MaxRate: 120, Calibration: 30 * time.Second, Baseline: 10 * time.Second,
 			Hold: 60 * time.Second, MaxReaction: 60 * time.Second, MaxReach: 60 * time.Second, MaxScaleIn: 30 * time.Second,
 			MaxP99: time.Second}
 	},

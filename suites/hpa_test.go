@@ -64,7 +64,7 @@ func TestHPAScenario(t *testing.T) {
 	if len(sc.Load.Phases) != 3 || sc.Load.Phases[0] != want[0] || sc.Load.Phases[1] != want[1] || sc.Load.Phases[2] != want[2] {
 		t.Fatalf("phases %+v", sc.Load.Phases)
 	}
-	if sc.Load.Duration != 130*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 80*time.Second {
+	if sc.Load.Duration != 130*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 90*time.Second {
 		t.Fatalf("duration %s, path %q, prepare time %s", sc.Load.Duration, sc.Path, sc.PrepareTime)
 	}
 	if err := sc.Validate(); err != nil {
