@@ -154,6 +154,9 @@ type Event struct {
 	RevertError string `json:"revertError,omitempty"`
 	// Verifying is true while the injector still waits for the effect.
 	Verifying bool `json:"verifying,omitempty"`
+	// SelfHealing: nothing to undo, the cluster heals it (a deleted pod
+	// is replaced); its "revert" only lets go of it.
+	SelfHealing bool `json:"selfHealing,omitempty"`
 }
 
 // TookEffect reports whether the fault was observed in effect.

@@ -106,6 +106,7 @@ func (in *Injector) InjectWithin(ctx context.Context, f Fault, verifyTimeout tim
 	x := &injected{seq: seq, ev: Event{ID: id, Kind: f.Kind(), Description: f.Describe()}, verified: make(chan struct{})}
 	if sh, ok := f.(SelfHealing); ok {
 		x.selfHealing = sh.SelfHealing()
+		x.ev.SelfHealing = x.selfHealing
 	}
 	in.injected = append(in.injected, x)
 	in.mu.Unlock()

@@ -26,13 +26,6 @@ func Reverters(d Docker, cs kubernetes.Interface) map[string]Reverter {
 	}
 }
 
-// LeftToHeal reports whether a fault kind has nothing to undo: the
-// cluster heals it (a deleted pod is replaced, a killed container
-// restarted).
-func LeftToHeal(kind string) bool {
-	return kind == "pod-kill" || kind == "container-kill"
-}
-
 // NeedsDocker reports whether a fault kind works on kind nodes through
 // Docker, and so only on kind clusters.
 func NeedsDocker(kind string) bool {

@@ -241,7 +241,6 @@ func GameDayOptions(pl *plan.Plan, file string, base Options) (Options, error) {
 		return base, &InputError{fmt.Errorf("%s: load.none: without generated load the pods' own request counters are the signal: give target.metrics (path, and the counter's name)", file)}
 	}
 	o.Context, o.Namespace, o.Workload = t.Context, t.Namespace, t.Workload
-	o.NoLoad = pl.Load.None
 	o.TargetService, o.TargetPort = t.Service, t.Port
 	if t.AllowContext {
 		o.AllowContext = t.Context

@@ -193,8 +193,8 @@ abort: [{availability: {below: 90, window: 30s}}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.NoLoad || o.AppMetrics.Path != "/metrics" || o.AppMetrics.Port != "9090" || o.AppMetrics.RequestsMetric != "shop_requests_total" {
-		t.Fatalf("options: no load %v, app metrics %+v", o.NoLoad, o.AppMetrics)
+	if o.AppMetrics.Path != "/metrics" || o.AppMetrics.Port != "9090" || o.AppMetrics.RequestsMetric != "shop_requests_total" {
+		t.Fatalf("options: app metrics %+v", o.AppMetrics)
 	}
 	sc := gameDayScenario(pl, o.Params, nil)
 	if !sc.Load.None || sc.Load.Duration != 2*time.Minute || sc.Load.Rate != 0 {
@@ -215,7 +215,7 @@ abort: [{availability: {below: 90, window: 30s}}]
 load: {none: true, duration: 1m}
 steps: [{name: kill, at: 5s, fault: pod-kill}]
 `)
-	if o, err := GameDayOptions(sample, "s.yaml", Options{Params: DefaultParams()}); err != nil || !o.NoLoad {
+	if _, err := GameDayOptions(sample, "s.yaml", Options{Params: DefaultParams()}); err != nil {
 		t.Fatalf("the sample without load: %v", err)
 	}
 }

@@ -60,9 +60,6 @@ type Options struct {
 	// (no NodePort is mapped to this machine there): a loopback URL the
 	// user provides, such as a kubectl port-forward.
 	TargetURL string
-	// NoLoad: the run sends no load (a game day whose signal is real
-	// traffic), so nothing is exposed to this machine and no URL needed.
-	NoLoad bool
 	// AllowContext names a non-kind kubeconfig context faults may hit.
 	AllowContext string
 	// AllowClusterScoped lets cluster-scoped objects of the workload be

@@ -266,7 +266,7 @@ func (g *gate) setUp(ctx context.Context) error {
 		return err
 	}
 	switch {
-	case o.NoLoad:
+	case g.sendsNoLoad():
 		// nothing is sent from here: nothing to expose
 	case o.TargetURL != "":
 		g.url = strings.TrimSuffix(o.TargetURL, "/") + o.Params.Path
@@ -422,6 +422,12 @@ const AgentImage = "chaosgate.local/loadagent:v1"
 // the cluster.
 func (g *gate) needsAgents() bool {
 	return slices.ContainsFunc(g.selected, func(sc engine.Scenario) bool { return sc.Load.Agents > 0 })
+}
+
+// sendsNoLoad reports whether no selected scenario sends load (a game
+// day on real traffic): nothing needs exposing to this machine.
+func (g *gate) sendsNoLoad() bool {
+	return len(g.selected) > 0 && !slices.ContainsFunc(g.selected, func(sc engine.Scenario) bool { return !sc.Load.None })
 }
 
 // refuseNodeFaults refuses, on a cluster whose nodes Docker cannot reach,

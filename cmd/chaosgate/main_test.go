@@ -252,12 +252,14 @@ func openPTY(t *testing.T) (primary, replica *os.File) {
 func TestLiveOutputDrawsAPanelOnlyOnATerminal(t *testing.T) {
 	_, tty := openPTY(t)
 	t.Setenv("TERM", "xterm")
+	before := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(before) })
 	progress, logger, display := liveOutput(tty, false)
 	if display == nil || progress == io.Writer(tty) {
 		t.Fatal("a terminal should get the panel")
 	}
-	if logger == slog.Default() {
-		t.Error("logs should go through the panel, above it")
+	if logger == before || slog.Default() != logger {
+		t.Error("every log should go through the panel, above it")
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

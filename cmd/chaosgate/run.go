@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/chaosgate/chaosgate/clusters"
 	"github.com/chaosgate/chaosgate/faults"
 	"github.com/chaosgate/chaosgate/reports/live"
@@ -78,7 +80,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if dir == "" {
 		dir = "chaosgate-reports/" + time.Now().Format("20060102-150405")
 	}
-	progress, logger, display := liveOutput(stderr, *plain)
+	// -v prints Ginkgo's own output as specs run: lines the panel cannot
+	// keep above itself
+	progress, logger, display := liveOutput(stderr, *plain || *verbose)
 	opts := suites.Options{
 		Cluster: uo, Workload: *workload, TargetService: *targetService, TargetPort: *targetPort,
 		LoadImages: loadImages, AgentImage: *agentImage, AgentCPULimit: *agentCPU, AppMetrics: appMetrics, Namespace: *namespace, Suites: *suiteList, LabelFilter: *labelFilter, ReportDir: dir,
@@ -176,7 +180,10 @@ func recoverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // liveOutput picks how a run shows its state while the load runs: a panel
 // redrawn in place at the bottom of the terminal, with progress and log
 // lines scrolling above it, when stderr is a terminal and plain is false;
-// otherwise a plain line every few seconds (logs, CI).
+// otherwise a plain line every few seconds (logs, CI). With the panel,
+// every logger writes through it (ours, and client-go's klog, which warns
+// when a watch breaks during a node fault): a line written around it would
+// be overwritten by its next redraw.
 func liveOutput(stderr io.Writer, plain bool) (io.Writer, *slog.Logger, live.Display) {
 	f, ok := stderr.(*os.File)
 	if plain || !ok {
@@ -186,5 +193,8 @@ func liveOutput(stderr io.Writer, plain bool) (io.Writer, *slog.Logger, live.Dis
 	if !ok {
 		return stderr, slog.Default(), nil
 	}
-	return p, slog.New(slog.NewTextHandler(p, &slog.HandlerOptions{Level: logLevel()})), p
+	logger := slog.New(slog.NewTextHandler(p, &slog.HandlerOptions{Level: logLevel()}))
+	slog.SetDefault(logger)
+	klog.SetSlogLogger(logger)
+	return p, logger, p
 }

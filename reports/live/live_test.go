@@ -40,7 +40,7 @@ func TestLineSaysEverythingOnOneLine(t *testing.T) {
 }
 
 func TestLinesLabelEachPartOfTheState(t *testing.T) {
-	got := strings.Join(Lines(sample()), "\n")
+	got := strings.Join(panelLines(sample()), "\n")
 	want := `chaosgate · gameday · 1m12s of 3m30s
 next      drain-worker at 1m30s (in 18s)
 faults    node-shutdown node/chaosgate-worker2 at 40s, in effect
@@ -52,7 +52,7 @@ nodes     chaosgate-control-plane Ready · chaosgate-worker Ready · chaosgate-w
 		t.Errorf("Lines:\n%s\nwant\n%s", got, want)
 	}
 	s := Status{Scenario: "x", RecentSpan: 10 * time.Second}
-	if got := strings.Join(Lines(s), "\n"); !strings.Contains(got, "next      no step left") || !strings.Contains(got, "faults    none") || !strings.Contains(got, "overall   no requests") {
+	if got := strings.Join(panelLines(s), "\n"); !strings.Contains(got, "next      no step left") || !strings.Contains(got, "faults    none") || !strings.Contains(got, "overall   no requests") {
 		t.Errorf("Lines of an idle run:\n%s", got)
 	}
 }
@@ -133,7 +133,7 @@ func (s *screen) text() string {
 func TestPanelKeepsLogLinesAboveOneBlock(t *testing.T) {
 	var out bytes.Buffer
 	width := 60
-	p := NewPanel(&out, func() int { return width })
+	p := newPanel(&out, func() int { return width })
 	fmt.Fprintln(p, "starting")
 	s := sample()
 	p.Show(s)
@@ -154,8 +154,8 @@ func TestPanelKeepsLogLinesAboveOneBlock(t *testing.T) {
 		t.Fatalf("log lines not in order above the panel:\n%s", scr.text())
 	}
 	panel := lines[3:]
-	if len(panel) != len(Lines(s)) {
-		t.Fatalf("the panel is drawn %d lines, want %d:\n%s", len(panel), len(Lines(s)), scr.text())
+	if len(panel) != len(panelLines(s)) {
+		t.Fatalf("the panel is drawn %d lines, want %d:\n%s", len(panel), len(panelLines(s)), scr.text())
 	}
 	if !strings.HasPrefix(panel[0], "chaosgate · gameday · 1m14s of 3m30s") {
 		t.Errorf("the panel shows an old status: %q", panel[0])
@@ -169,11 +169,13 @@ func TestPanelKeepsLogLinesAboveOneBlock(t *testing.T) {
 		t.Errorf("the nodes line should be cut to the width: %q", panel[len(panel)-1])
 	}
 
+	fmt.Fprint(p, "a line cut short")
 	p.Hide()
+	fmt.Fprintln(p, "")
 	fmt.Fprintln(p, "Report: chaosgate-reports/x")
 	scr = &screen{t: t}
 	scr.feed(out.String())
-	if got := scr.text(); !strings.HasSuffix(got, "[gameday] step drain-worker\nReport: chaosgate-reports/x") {
+	if got := scr.text(); !strings.HasSuffix(got, "[gameday] step drain-worker\na line cut short\nReport: chaosgate-reports/x") {
 		t.Errorf("after Hide the panel should be gone:\n%s", got)
 	}
 }
@@ -181,7 +183,7 @@ func TestPanelKeepsLogLinesAboveOneBlock(t *testing.T) {
 // Log lines and status updates come from different goroutines.
 func TestPanelIsSafeForConcurrentUse(t *testing.T) {
 	var out bytes.Buffer
-	p := NewPanel(&out, func() int { return 200 })
+	p := newPanel(&out, func() int { return 200 })
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -222,7 +224,8 @@ func TestCutCountsRunes(t *testing.T) {
 		{"abc", 3, "abc"},
 		{"abcd", 3, "ab…"},
 		{"a · b · c", 5, "a · …"},
-		{"abc", 0, "abc"},
+		{"abc", 0, ""},
+		{"abc", 1, "…"},
 	} {
 		if got := cut(tc.s, tc.n); got != tc.want {
 			t.Errorf("cut(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)

@@ -26,9 +26,9 @@ type Panel struct {
 	bold    bool
 }
 
-// NewPanel draws on w, whose width (in columns) width tells; lines are cut
+// newPanel draws on w, whose width (in columns) width tells; lines are cut
 // to it, so none wraps and the block can be found again to redraw it.
-func NewPanel(w io.Writer, width func() int) *Panel {
+func newPanel(w io.Writer, width func() int) *Panel {
 	return &Panel{w: w, width: width}
 }
 
@@ -41,7 +41,7 @@ func Terminal(f *os.File) (*Panel, bool) {
 	if !term.IsTerminal(fd) || os.Getenv("TERM") == "dumb" {
 		return nil, false
 	}
-	p := NewPanel(f, func() int {
+	p := newPanel(f, func() int {
 		if w, _, err := term.GetSize(fd); err == nil && w > 0 {
 			return w
 		}
@@ -82,13 +82,16 @@ func (p *Panel) Show(s Status) {
 	_, _ = p.w.Write(out.Bytes())
 }
 
-// Hide removes the block; the next Show draws it again.
+// Hide removes the block, and writes a line left unended; the next Show
+// draws the block again.
 func (p *Panel) Hide() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.shown = nil
 	var out bytes.Buffer
 	p.erase(&out)
+	out.Write(p.pending)
+	p.pending = p.pending[:0]
 	_, _ = p.w.Write(out.Bytes())
 }
 
@@ -106,7 +109,7 @@ func (p *Panel) draw(out *bytes.Buffer) {
 		return
 	}
 	width := p.width()
-	lines := Lines(*p.shown)
+	lines := panelLines(*p.shown)
 	for i, l := range lines {
 		l = cut(l, width-1)
 		if i == 0 && p.bold {
@@ -119,8 +122,11 @@ func (p *Panel) draw(out *bytes.Buffer) {
 
 // cut shortens s to at most n runes, marking the cut with an ellipsis.
 func cut(s string, n int) string {
-	if n < 1 || utf8.RuneCountInString(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
+	}
+	if n < 1 {
+		return ""
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"

@@ -86,8 +86,8 @@ func Line(s Status) string {
 	return b.String()
 }
 
-// Lines is the status as a panel of labelled lines, for a terminal.
-func Lines(s Status) []string {
+// panelLines is the status as a panel of labelled lines, for a terminal.
+func panelLines(s Status) []string {
 	out := []string{fmt.Sprintf("chaosgate · %s · %s of %s", s.Scenario, clock(s.Elapsed), clock(s.Planned))}
 	switch {
 	case s.Next == "":

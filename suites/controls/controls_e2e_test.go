@@ -592,6 +592,11 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 			var mu sync.Mutex
 			var wg sync.WaitGroup
 			slots, heavy := make(chan struct{}, 3), make(chan struct{}, 1)
+			// only the runs whose specs the label filter selects (the
+			// group's own labels and a spec's)
+			selected := func(labels ...string) bool {
+				return Label(append([]string{"e2e", "gate"}, labels...)...).MatchesLabelFilter(GinkgoLabelFilter())
+			}
 			// the one-at-a-time controls queue first: one after the other
 			// they are the group's longest path
 			order := make([]int, 0, len(controls))
@@ -604,7 +609,7 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 			}
 			for _, i := range order {
 				c := controls[i]
-				if c.alone {
+				if c.alone || !selected() {
 					continue
 				}
 				wg.Add(1)
@@ -631,10 +636,12 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 					mu.Unlock()
 				}()
 			}
-			// the pod faults' bad ends (safety_e2e_test.go) queue last: each
-			// run is short, and they fill the slots the longest controls
-			// leave
+			// the pod faults' bad ends (safety_e2e_test.go), launched last:
+			// each run is short
 			for i, sc := range safety {
+				if !selected("safety") {
+					break
+				}
 				wg.Add(1)
 				go func() {
 					defer GinkgoRecover()

@@ -48,9 +48,9 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 		{"suites/controls/testdata/real-traffic-errors.yaml", false},
 	} {
 		It("judges a plan without generated load by the pods' own counters: "+tc.plan, func(ctx SpecContext) {
-			users := &realUsers{namespace: "chaosgate-gameday-real", nodePort: 30099}
+			users := newRealUsers("chaosgate-gameday-real")
 			r := run(ctx, runOpts{hook: &when{marker: "no generated load for", do: users.start}}, "gameday", "--plan", tc.plan)
-			sent, failed := users.stop()
+			sent, failed := users.stop(ctx)
 			Expect(sent).To(BeNumerically(">", 500), "the test's own traffic did not run")
 			served := r.check("served-availability")
 			// the pods counted what reached them: the traffic sent while
@@ -208,28 +208,35 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 // second to it from this machine, for at most a minute.
 type realUsers struct {
 	namespace string
-	nodePort  int32
 
 	sent, failed atomic.Int64
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
+	// started is closed once start has returned, however it did; the
+	// traffic runs until cancel
+	started chan struct{}
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+}
+
+func newRealUsers(namespace string) *realUsers {
+	return &realUsers{namespace: namespace, started: make(chan struct{})}
 }
 
 func (u *realUsers) start(ctx context.Context, _ *os.Process) {
 	defer GinkgoRecover()
+	defer close(u.started)
 	c, err := clusters.Connect(clusters.DefaultName, "")
+	Expect(err).NotTo(HaveOccurred())
+	port, err := workload.FreeNodePort(ctx, c.Client, u.namespace, clusters.DefaultFirstPort, clusters.DefaultLastPort)
 	Expect(err).NotTo(HaveOccurred())
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "real-users"}, Spec: corev1.ServiceSpec{
 		Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "sampleapp"},
-		Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: u.nodePort}},
+		Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: int32(port)}},
 	}}
 	_, err = c.Client.CoreV1().Services(u.namespace).Create(ctx, svc, metav1.CreateOptions{})
-	if !apierrors.IsAlreadyExists(err) { // an earlier run's, in a namespace kept
-		Expect(err).NotTo(HaveOccurred())
-	}
+	Expect(err).NotTo(HaveOccurred())
 	ctx, u.cancel = context.WithTimeout(ctx, time.Minute)
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", u.nodePort)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	// the users arrive once the NodePort routes (kube-proxy programs it
 	// within a few seconds)
 	Eventually(func() error {
@@ -239,9 +246,9 @@ func (u *realUsers) start(ctx context.Context, _ *os.Process) {
 		}
 		return err
 	}).WithContext(ctx).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
-	u.wg.Add(1)
+	u.done.Add(1)
 	go func() {
-		defer u.wg.Done()
+		defer u.done.Done()
 		tick := time.NewTicker(25 * time.Millisecond)
 		defer tick.Stop()
 		var inflight sync.WaitGroup
@@ -270,11 +277,25 @@ func (u *realUsers) start(ctx context.Context, _ *os.Process) {
 	}()
 }
 
-// stop ends the traffic and says how many requests were sent and failed.
-func (u *realUsers) stop() (sent, failed int) {
+// stop ends the traffic, deletes the users' Service (its NodePort is one
+// of the few this machine reaches) and says how many requests were sent
+// and failed.
+func (u *realUsers) stop(ctx context.Context) (sent, failed int) {
+	// start may still be waiting for the NodePort (30s at most), or never
+	// have been called if the run ended before its marker
+	select {
+	case <-u.started:
+	case <-time.After(40 * time.Second):
+	case <-ctx.Done():
+	}
 	if u.cancel != nil {
 		u.cancel()
 	}
-	u.wg.Wait()
+	u.done.Wait()
+	c, err := clusters.Connect(clusters.DefaultName, "")
+	Expect(err).NotTo(HaveOccurred())
+	if err := c.Client.CoreV1().Services(u.namespace).Delete(ctx, "real-users", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		Expect(err).NotTo(HaveOccurred())
+	}
 	return int(u.sent.Load()), int(u.failed.Load())
 }

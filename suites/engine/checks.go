@@ -30,7 +30,12 @@ func ServedAvailability(minPercent float64) Check {
 	return Check{
 		ID: CheckServed, Spec: fmt.Sprintf("keeps the share of real requests the pods answered without a 5xx at or above %g%% (by their own counters)", minPercent),
 		Eval: func(o *Observation) reports.Check {
-			s := Served(o.App, o.Origin, o.End)
+			// the traffic while the scenario ran, not the calm after it
+			to := o.LoadEnd
+			if to.IsZero() {
+				to = o.End
+			}
+			s := servedIn(o.App, o.Origin, to)
 			if s.Total == 0 {
 				return withDetail(reports.Unmeasured(CheckServed, name, ">=", minPercent, "%", "no request"),
 					"the pods counted no request: no real traffic reached them, or their metrics are not where the run looked")

@@ -417,12 +417,13 @@ type podCounts struct {
 	buckets   map[float64]float64
 }
 
-// countByPod adds up, pod by pod, what the pods counted between the first
-// and the last scrape. A counter that went down was reset by a restart:
-// what it shows after is counted from zero. A pod first seen after the
-// first scrape counts from zero too (it started in between). Latency
-// histograms are added up the same way.
-func countByPod(samples []AppSample) map[string]*podCounts {
+// countByPod adds up, pod by pod, what the pods counted in the scrapes
+// after samples[base], each pod from its last value up to samples[base]
+// (a scrape may miss a pod that answers late). A counter that went down was
+// reset by a restart: what it shows after is counted from zero. A pod first
+// seen after samples[base] counts from zero too (it started in between).
+// Latency histograms are added up the same way.
+func countByPod(samples []AppSample, base int) map[string]*podCounts {
 	last := map[string]podCounts{}
 	sum := map[string]*podCounts{}
 	for i, s := range samples {
@@ -430,7 +431,7 @@ func countByPod(samples []AppSample) map[string]*podCounts {
 			cur := podCounts{req, s.Errors[pod], s.Buckets[pod]}
 			prev, seen := last[pod]
 			last[pod] = cur
-			if i == 0 {
+			if i <= base {
 				continue
 			}
 			if !seen || cur.req < prev.req {
@@ -453,12 +454,12 @@ func countByPod(samples []AppSample) map[string]*podCounts {
 	return sum
 }
 
-// Served is what every pod together counted in the scrapes from from to
+// servedIn is what every pod together counted in the scrapes from from to
 // to (the last scrape before from is their baseline): requests, those
 // not answered 5xx as OK, and the p99 by the pods' histograms (0 without
 // them). A zero to: no end. It is what a run without generated load
 // judges: real traffic, as the pods saw it.
-func Served(samples []AppSample, from, to time.Time) load.Recent {
+func servedIn(samples []AppSample, from, to time.Time) load.Recent {
 	first, last := 0, len(samples)
 	for i, s := range samples {
 		if !s.At.After(from) {
@@ -471,7 +472,7 @@ func Served(samples []AppSample, from, to time.Time) load.Recent {
 	}
 	var req, errs float64
 	buckets := map[float64]float64{}
-	for _, d := range countByPod(samples[first:last]) {
+	for _, d := range countByPod(samples[:last], first) {
 		req += d.req
 		errs += d.errs
 		for b, c := range d.buckets {
@@ -492,7 +493,7 @@ func Shares(samples []AppSample) []PodShare {
 	if len(samples) < 2 {
 		return nil
 	}
-	sum := countByPod(samples)
+	sum := countByPod(samples, 0)
 	out := make([]PodShare, 0, len(sum))
 	for pod, d := range sum {
 		p99 := time.Duration(-1)

@@ -231,7 +231,7 @@ func TestServedAddsUpWhatThePodsCountedInAWindow(t *testing.T) {
 		{"the last window", at(3), at(4), 400, 380, true},     // a 200, b 40, c 160
 		{"before any scrape", at(-5), at(2), 400, 395, false}, // the first scrape is the baseline
 	} {
-		got := Served(samples, tc.from, tc.to)
+		got := servedIn(samples, tc.from, tc.to)
 		if got.Total != tc.total || got.OK != tc.ok {
 			t.Errorf("%s: %d requests, %d OK; want %d, %d", tc.name, got.Total, got.OK, tc.total, tc.ok)
 		}
@@ -239,7 +239,7 @@ func TestServedAddsUpWhatThePodsCountedInAWindow(t *testing.T) {
 			t.Errorf("%s: p99 %s, want slow %v", tc.name, got.P99, tc.slow)
 		}
 	}
-	if got := Served(samples[:1], t0, time.Time{}); got.Total != 0 {
+	if got := servedIn(samples[:1], t0, time.Time{}); got.Total != 0 {
 		t.Errorf("one scrape counts nothing: %+v", got)
 	}
 }
@@ -259,8 +259,33 @@ func TestServedAvailabilityJudgesThePodsCounters(t *testing.T) {
 	if got := c.Eval(obs(20)); got.Passed {
 		t.Errorf("20 of 1000 answered 5xx passed 99%%: %+v", got)
 	}
+	// what the pods counted after the load's end (the settle, the
+	// reverts) is not the scenario's
+	late := obs(5)
+	late.LoadEnd = t0.Add(6 * time.Second)
+	late.App = append(late.App, AppSample{At: t0.Add(8 * time.Second), Requests: map[string]float64{"a": 2000}, Errors: map[string]float64{"a": 500}})
+	if got := c.Eval(late); !got.Passed || !strings.Contains(got.Detail, "5 of 1000") {
+		t.Errorf("errors after the load's end counted: %+v", got)
+	}
 	none := &Observation{Origin: t0, End: t0.Add(10 * time.Second)}
 	if got := c.Eval(none); got.Passed || !strings.Contains(got.Detail, "counted no request") {
 		t.Errorf("no traffic must not pass: %+v", got)
+	}
+}
+
+// A scrape can miss a pod (its answer came late): the pod's baseline is
+// then its value in the scrape before, never zero, or its whole lifetime's
+// requests would land in the window.
+func TestServedTakesAPodsBaselineFromItsLastScrapeBeforeTheWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	samples := []AppSample{
+		{At: at(0), Requests: map[string]float64{"old": 100000, "b": 10}, Errors: map[string]float64{"old": 5000}},
+		{At: at(2), Requests: map[string]float64{"b": 30}, Errors: map[string]float64{}}, // "old" missed
+		{At: at(4), Requests: map[string]float64{"old": 100040, "b": 50}, Errors: map[string]float64{"old": 5000}},
+	}
+	got := servedIn(samples, at(3), at(4))
+	if got.Total != 60 || got.OK != 60 {
+		t.Errorf("window 3s-4s: %d requests, %d OK; want 60, 60 (old 40 since its last scrape, b 20)", got.Total, got.OK)
 	}
 }

@@ -15,11 +15,12 @@ import (
 
 // Observation is everything a run saw; checks judge it.
 type Observation struct {
-	// Origin is the start of the load; End when observation stopped.
-	Origin, End time.Time
-	Timeline    *load.Timeline
-	Summary     load.Summary
-	TargetRate  float64
+	// Origin is the start of the load; End when observation stopped;
+	// LoadEnd when the load ended (zero while it runs).
+	Origin, End, LoadEnd time.Time
+	Timeline             *load.Timeline
+	Summary              load.Summary
+	TargetRate           float64
 	// Planned is how many injections the schedule held; Faults the events
 	// of those that were due, in schedule order.
 	Planned    int

@@ -266,7 +266,12 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer close(r.loadDone)
+		defer func() {
+			r.mu.Lock()
+			r.loadEnd = time.Now()
+			r.mu.Unlock()
+			close(r.loadDone)
+		}()
 		err := guard("load", func() error {
 			switch {
 			case sc.Load.None:
@@ -499,8 +504,11 @@ func (r *run) observe() *Observation {
 	for _, e := range events {
 		byID[e.ID] = e
 	}
+	r.mu.Lock()
+	loadEnd := r.loadEnd
+	r.mu.Unlock()
 	obs := &Observation{
-		Origin: r.origin, End: time.Now(), Timeline: r.rec.Timeline(), Planned: r.sc.Planned(),
+		Origin: r.origin, End: time.Now(), LoadEnd: loadEnd, Timeline: r.rec.Timeline(), Planned: r.sc.Planned(),
 		TargetRate: r.sc.LoadOptions(r.env.Target).TargetRate(), Pods: r.pods.History(), Nodes: r.nodes.Changes(),
 	}
 	obs.Summary = obs.Timeline.Summarize()
@@ -539,7 +547,7 @@ func (r *run) snapshot() live.Status {
 	for _, ev := range r.env.Injector.Events() {
 		// this scenario's faults (the injector keeps every suite's) that
 		// are not undone, or were applied lately
-		recent := now.Sub(ev.Issued) < load.DefaultRecent
+		recent := now.Sub(ev.Issued) < load.DefaultRecent || (!ev.Reverted.IsZero() && now.Sub(ev.Reverted) < load.DefaultRecent)
 		if ev.Issued.Before(r.origin) || !ev.Applied() || (!ev.Reverted.IsZero() && !recent) {
 			continue
 		}
@@ -601,7 +609,7 @@ func (r *run) window(span time.Duration, now time.Time) load.Recent {
 		if span > 0 {
 			from = now.Add(-span)
 		}
-		return Served(app, from, now)
+		return servedIn(app, from, now)
 	}
 	if span == 0 {
 		return r.rec.Overall()
@@ -612,9 +620,9 @@ func (r *run) window(span time.Duration, now time.Time) load.Recent {
 // faultState names where a fault is, for the live view.
 func faultState(ev faults.Event) string {
 	switch {
-	case faults.LeftToHeal(ev.Kind) && ev.TookEffect():
+	case ev.SelfHealing && ev.TookEffect():
 		return "healing"
-	case faults.LeftToHeal(ev.Kind):
+	case ev.SelfHealing:
 		return "applying" // "reverted" at once: nothing to undo
 	case !ev.Reverted.IsZero():
 		return "reverted"

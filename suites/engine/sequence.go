@@ -356,8 +356,9 @@ type seqState struct {
 	waits   []WaitResult
 	aborted *Aborted
 	next    nextStep
-	// loadDone is closed when the load has ended
+	// loadDone is closed when the load has ended, at loadEnd
 	loadDone chan struct{}
+	loadEnd  time.Time
 }
 
 func (r *run) loadEnded() bool {

@@ -332,9 +332,9 @@ func TestFaultStateFollowsTheEvent(t *testing.T) {
 		{faults.Event{Kind: "drain", Issued: t0, InEffect: later}, "in effect"},
 		{faults.Event{Kind: "drain", Issued: t0, InEffect: later, RevertIssued: later}, "reverting"},
 		{faults.Event{Kind: "drain", Issued: t0, InEffect: later, RevertIssued: later, Reverted: later}, "reverted"},
-		{faults.Event{Kind: "pod-kill", Issued: t0, InEffect: later, RevertIssued: later, Reverted: later}, "healing"},
-		{faults.Event{Kind: "pod-kill", Issued: t0}, "applying"},
-		{faults.Event{Kind: "pod-kill", Issued: t0, RevertIssued: t0, Reverted: t0}, "applying"},
+		{faults.Event{Kind: "pod-kill", SelfHealing: true, Issued: t0, InEffect: later, RevertIssued: later, Reverted: later}, "healing"},
+		{faults.Event{Kind: "pod-kill", SelfHealing: true, Issued: t0}, "applying"},
+		{faults.Event{Kind: "pod-kill", SelfHealing: true, Issued: t0, RevertIssued: t0, Reverted: t0}, "applying"},
 	} {
 		if got := faultState(tc.ev); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.ev, got, tc.want)

@@ -391,7 +391,7 @@ func (p *parser) plan(doc *yaml.Node) *Plan {
 	}
 	pl := &Plan{}
 	var apiVersion, kind string
-	var targetNode, loadNode *yaml.Node
+	var targetNode, loadNode, checksNode, abortNode *yaml.Node
 	p.mapping(root, "", map[string]func(*yaml.Node, string){
 		"apiVersion": func(n *yaml.Node, f string) {
 			if p.str(&apiVersion)(n, f); apiVersion != "" && apiVersion != APIVersion {
@@ -411,16 +411,45 @@ func (p *parser) plan(doc *yaml.Node) *Plan {
 		"target": func(n *yaml.Node, f string) { targetNode = n; p.target(n, f, &pl.Target) },
 		"load":   func(n *yaml.Node, f string) { loadNode = n; p.load(n, f, &pl.Load) },
 		"steps":  func(n *yaml.Node, f string) { pl.Steps = p.steps(n, f) },
-		"checks": func(n *yaml.Node, f string) { p.checks(n, f, &pl.Checks) },
-		"abort":  func(n *yaml.Node, f string) { pl.Abort = p.abort(n, f) },
+		"checks": func(n *yaml.Node, f string) { checksNode = n; p.checks(n, f, &pl.Checks) },
+		"abort":  func(n *yaml.Node, f string) { abortNode = n; pl.Abort = p.abort(n, f) },
 	}, "apiVersion", "kind", "name", "target", "load", "steps")
 	if targetNode != nil && loadNode != nil && !pl.Load.None && pl.Target.Service == "" {
 		p.fail(targetNode, "target.service", "required when the plan generates load")
+	}
+	if pl.Load.None {
+		p.withoutLoad(checksNode, abortNode)
 	}
 	if loadNode != nil {
 		p.schedule(pl)
 	}
 	return pl
+}
+
+// withoutLoad refuses what a plan without generated load cannot judge:
+// the pods' own counters hold no runs of failed requests, no latency as
+// clients see it, and no rate of ours.
+func (p *parser) withoutLoad(checks, abort *yaml.Node) {
+	const why = "load.none judges the pods' own request counters, which hold no %s"
+	if checks != nil && checks.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(checks.Content); i += 2 {
+			switch k := checks.Content[i].Value; k {
+			case "maxFailedInterval":
+				p.fail(checks.Content[i], "checks."+k, why, "runs of failed requests")
+			case "maxP99":
+				p.fail(checks.Content[i], "checks."+k, why, "latency as clients see it")
+			case "minRateRatio":
+				p.fail(checks.Content[i], "checks."+k, why, "rate of ours")
+			}
+		}
+	}
+	if abort != nil && abort.Kind == yaml.SequenceNode {
+		for i, rn := range abort.Content {
+			if rn.Kind == yaml.MappingNode && len(rn.Content) > 0 && rn.Content[0].Value == "p99" {
+				p.fail(rn.Content[0], fmt.Sprintf("abort[%d].p99", i), why, "latency as clients see it (their histograms, where they have one, show only the server's side): judge availability")
+			}
+		}
+	}
 }
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)

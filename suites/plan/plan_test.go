@@ -98,6 +98,8 @@ func TestBadPlansNameTheirPosition(t *testing.T) {
 		{"more agents than requests", "  rate: 100\n", "  rate: 100\n  agents: 101\n", "plan.yaml:10:11: load.agents: 101 is out of range 1-50"},
 		{"metrics path not a path", "  deployment: web\n", "  deployment: web\n  metrics: {path: metrics}\n", "plan.yaml:7:19: target.metrics.path: want a path starting with /"},
 		{"metrics without a path", "  deployment: web\n", "  deployment: web\n  metrics: {port: 9090}\n", "target.metrics.path: required"},
+		{"a p99 check without load", "  rate: 100\n", "  none: true\n", "plan.yaml:23:3: checks.maxP99: load.none judges the pods' own request counters, which hold no latency as clients see it"},
+		{"a p99 abort without load", "  rate: 100\n", "  none: true\n", "plan.yaml:26:3: abort[1].p99: load.none judges the pods' own request counters"},
 		{"agents below a request each", "  rate: 100\n", "  rate: 3\n  agents: 4\n", "load.agents: 4 agents for 3 req/s: each agent sends at least one request per second"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
