@@ -59,7 +59,7 @@ var hpaSuite = Suite{
 		// count as idle when it scales up, so the last step waits for their
 		// first (measured on the healthy sample: 48s, and once just over 60s)
 		p.HPA = HPAParams{BaselineRate: 20, StepFactor: 2.5, MaxRate: 120, Calibration: 30 * time.Second, Baseline: 10 * time.Second,
-			Hold: 75 * time.Second, MaxReaction: 60 * time.Second, MaxReach: 75 * time.Second, MaxScaleIn: 30 * time.Second,
+			Hold: 75 * time.Second, MaxReaction: 60 * time.Second, MaxReach: 75 * time.Second, MaxScaleIn: 40 * time.Second,
 			MaxP99: time.Second}
 	},
 	Flags: func(fs *flag.FlagSet, p *Params) {

@@ -60,11 +60,11 @@ func TestHPAScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := hpaSuite.Scenarios(paramsFromFlags(t), w)[0]
-	want := []load.Phase{{Rate: 20, Duration: 10 * time.Second}, {Rate: 120, Duration: 75 * time.Second}, {Rate: 20, Duration: 60 * time.Second}}
+	want := []load.Phase{{Rate: 20, Duration: 10 * time.Second}, {Rate: 120, Duration: 75 * time.Second}, {Rate: 20, Duration: 70 * time.Second}}
 	if len(sc.Load.Phases) != 3 || sc.Load.Phases[0] != want[0] || sc.Load.Phases[1] != want[1] || sc.Load.Phases[2] != want[2] {
 		t.Fatalf("phases %+v", sc.Load.Phases)
 	}
-	if sc.Load.Duration != 145*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 90*time.Second {
+	if sc.Load.Duration != 155*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 90*time.Second {
 		t.Fatalf("duration %s, path %q, prepare time %s", sc.Load.Duration, sc.Path, sc.PrepareTime)
 	}
 	if err := sc.Validate(); err != nil {
