@@ -195,6 +195,13 @@ func ReplacementsReadyWithin(toleration, recovery time.Duration) Check {
 				seen = fmt.Sprintf("evicted %.1fs after NotReady", evicted.Sub(e.InEffect).Seconds())
 			}
 			at, ok := o.Pods.RecoveredAt(e.Issued, victims)
+			if ok && !e.RevertIssued.IsZero() && !at.Before(e.RevertIssued) && o.Pods.ServingAt(at, o.Pods.onNode(at, node, victims)) < o.Pods.DesiredAt(at) {
+				// whole again only with pods on the lost node, once it was
+				// back: nothing replaced them elsewhere while it was down
+				return withDetail(reports.Unmeasured(CheckReplacementReady, name, "<=", bound.Seconds(), "s", "never elsewhere"),
+					fmt.Sprintf("%d pod(s) lost with %s; %s; all serving again %.1fs after the fault, only with pods on %s once it was restarted (at %.1fs): nothing replaced them elsewhere while it was down",
+						len(victims), node, seen, at.Sub(e.Issued).Seconds(), node, e.RevertIssued.Sub(e.Issued).Seconds()))
+			}
 			if !ok {
 				return withDetail(reports.Unmeasured(CheckReplacementReady, name, "<=", bound.Seconds(), "s", "never"),
 					fmt.Sprintf("%d pod(s) lost with %s; %s; %d of %d replicas serving at the end", len(victims), node, seen,

@@ -100,8 +100,17 @@ func TestNodeChecksFailWhatTheyMust(t *testing.T) {
 	if c := got[CheckReplacementReady]; !c.Skipped || !strings.Contains(c.Detail, "for ever") {
 		t.Fatalf("infinite toleration: %s", c.Message())
 	}
+	// replicas that can only run on the lost node (a required affinity
+	// keeps them together) come back when it does, within the bound: that
+	// is no replacement elsewhere
+	o := nodeFailureRun(0, 0)
+	o.Pods.Pods = append(o.Pods.Pods, PodChange{At: at(102), PodState: PodState{UID: "d", Name: "d", Node: "w1", Ready: true}})
+	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; c.Passed || c.MeasuredValue() != "never elsewhere" ||
+		!strings.Contains(c.Detail, "only with pods on w1 once it was restarted (at 90.0s)") {
+		t.Fatalf("back only with the node: %s", c.Message())
+	}
 	// a node back before the eviction brings the same pods back
-	o := nodeFailureRun(0, 78)
+	o = nodeFailureRun(0, 78)
 	o.Faults[0].RevertIssued = at(60)
 	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; !c.Skipped || !strings.Contains(c.Detail, "before the pods' eviction") {
 		t.Fatalf("node back before eviction: %s", c.Message())

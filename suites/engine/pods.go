@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -112,6 +113,19 @@ func (h *PodHistory) PodsOn(node string, t time.Time) []types.UID {
 		if s.Node == node && !s.Gone {
 			out = append(out, uid)
 		}
+	}
+	return out
+}
+
+// onNode is exclude plus every pod on node at t, for counting the pods
+// serving elsewhere.
+func (h *PodHistory) onNode(t time.Time, node string, exclude map[types.UID]bool) map[types.UID]bool {
+	out := maps.Clone(exclude)
+	if out == nil {
+		out = map[types.UID]bool{}
+	}
+	for _, uid := range h.PodsOn(node, t) {
+		out[uid] = true
 	}
 	return out
 }
