@@ -51,7 +51,8 @@ var _ = Describe("chaosgate gameday", Label("e2e", "gameday"), Ordered, func() {
 			users := newRealUsers("chaosgate-gameday-real")
 			r := run(ctx, runOpts{hook: &when{marker: "no generated load for", do: users.start}}, "gameday", "--plan", tc.plan)
 			sent, failed := users.stop(ctx)
-			Expect(sent).To(BeNumerically(">", 500), "the test's own traffic did not run")
+			// 40 req/s: the broken one's abort ends it after about 10s
+			Expect(sent).To(BeNumerically(">", 250), "the test's own traffic did not run")
 			served := r.check("served-availability")
 			// the pods counted what reached them: the traffic sent while
 			// the run watched, less what a killed pod served after its last
