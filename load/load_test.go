@@ -488,7 +488,7 @@ func TestRecentP99IsWithinTwoPercent(t *testing.T) {
 		scale := math.Pow(10, float64(rng.IntN(10)))
 		for i := range lat {
 			lat[i] = uint32(min(1+rng.Float64()*scale, math.MaxUint32))
-			w.add(Sample{Start: int64(2*time.Second) - int64(lat[i])*1000, LatencyUS: lat[i], OK: true}) // completes in second 2
+			w.add(Sample{Start: int64(2*time.Second) - int64(lat[i])*1000, LatencyUS: lat[i], OK: true}, latencyBucket(lat[i])) // completes in second 2
 		}
 		exact := Percentile(lat, .99)
 		got := w.sum(5*time.Second, 3500*time.Millisecond).P99

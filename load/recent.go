@@ -71,7 +71,9 @@ func newRecentWindow(window time.Duration) recentWindow {
 
 func (w *recentWindow) span() time.Duration { return time.Duration(len(w.secs)-1) * time.Second }
 
-func (w *recentWindow) add(s Sample) {
+// add counts s in the second it completed in; bucket is its latency's
+// (latencyBucket), counted when s is OK.
+func (w *recentWindow) add(s Sample, bucket int) {
 	sec := (s.Start + int64(s.LatencyUS)*1000) / int64(time.Second)
 	if sec < 0 || len(w.secs) == 0 {
 		return
@@ -93,7 +95,7 @@ func (w *recentWindow) add(s Sample) {
 		if slot.hist == nil {
 			slot.hist = new([latencyBuckets]uint32)
 		}
-		slot.hist[latencyBucket(s.LatencyUS)]++
+		slot.hist[bucket]++
 	}
 }
 

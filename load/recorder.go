@@ -52,11 +52,13 @@ func (r *Recorder) Record(res Result) {
 	r.tl.Add(res.Start, res.Latency, res.Code, res.Error)
 	r.total++
 	last := r.tl.Samples[len(r.tl.Samples)-1]
+	bucket := -1
 	if last.OK {
 		r.ok++
-		r.okLatency[latencyBucket(last.LatencyUS)]++
+		bucket = latencyBucket(last.LatencyUS) // once: a logarithm per result
+		r.okLatency[bucket]++
 	}
-	r.recent.add(last)
+	r.recent.add(last, bucket)
 	if r.err != nil {
 		return
 	}
