@@ -545,10 +545,9 @@ func (r *run) snapshot() live.Status {
 		Recent: recent, Overall: overall, RecentSpan: load.DefaultRecent, Serving: serving, Desired: desired,
 	}
 	for _, ev := range r.env.Injector.Events() {
-		// this scenario's faults (the injector keeps every suite's) that
-		// are not undone, or were applied lately
-		recent := now.Sub(ev.Issued) < load.DefaultRecent || (!ev.Reverted.IsZero() && now.Sub(ev.Reverted) < load.DefaultRecent)
-		if ev.Issued.Before(r.origin) || !ev.Applied() || (!ev.Reverted.IsZero() && !recent) {
+		// this scenario's faults (the injector keeps every suite's) not
+		// undone, or undone lately
+		if ev.Issued.Before(r.origin) || !ev.Applied() || (!ev.Reverted.IsZero() && now.Sub(ev.Reverted) >= load.DefaultRecent) {
 			continue
 		}
 		targets := make([]string, len(ev.Targets))
