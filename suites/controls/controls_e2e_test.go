@@ -597,6 +597,24 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 			selected := func(labels ...string) bool {
 				return Label(append([]string{"e2e", "gate"}, labels...)...).MatchesLabelFilter(GinkgoLabelFilter())
 			}
+			// launch runs a run in namespace ns when a slot is free (and,
+			// one at a time, the heavy slot), then deletes ns: its NodePort
+			// goes at once, and the range holds 20, fewer than the runs
+			launch := func(ns string, oneAtATime bool, run func()) {
+				wg.Add(1)
+				go func() {
+					defer GinkgoRecover()
+					defer wg.Done()
+					if oneAtATime {
+						heavy <- struct{}{}
+						defer func() { <-heavy }()
+					}
+					slots <- struct{}{}
+					defer func() { <-slots }()
+					run()
+					startDeleteNamespace(ctx, ns)
+				}()
+			}
 			// the one-at-a-time controls queue first: one after the other
 			// they are the group's longest path
 			order := make([]int, 0, len(controls))
@@ -612,29 +630,17 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 				if c.alone || !selected() {
 					continue
 				}
-				wg.Add(1)
-				go func() {
-					defer GinkgoRecover()
-					defer wg.Done()
-					if c.oneAtATime {
-						heavy <- struct{}{}
-						defer func() { <-heavy }()
-					}
-					slots <- struct{}{}
-					defer func() { <-slots }()
-					ns := fmt.Sprintf("chaosgate-ctl-%d", i)
+				ns := fmt.Sprintf("chaosgate-ctl-%d", i)
+				launch(ns, c.oneAtATime, func() {
 					o := runOpts{journal: GinkgoT().TempDir(), prefix: fmt.Sprintf("[ctl-%d] ", i)}
 					if c.hook != nil {
 						o.hook = &when{marker: c.hook.marker, do: flipCrashSwitch(ns)}
 					}
 					r := run(ctx, o, append([]string{"run", "--namespace", ns}, c.args...)...)
-					// its NodePort goes at once: the range holds 20, fewer
-					// than the controls
-					startDeleteNamespace(ctx, ns)
 					mu.Lock()
 					results[c.name] = r
 					mu.Unlock()
-				}()
+				})
 			}
 			// the pod faults' bad ends (safety_e2e_test.go), launched last:
 			// each run is short
@@ -642,17 +648,11 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 				if !selected("safety") {
 					break
 				}
-				wg.Add(1)
-				go func() {
-					defer GinkgoRecover()
-					defer wg.Done()
-					slots <- struct{}{}
-					defer func() { <-slots }()
-					ns := fmt.Sprintf("chaosgate-ctl-safety-%d", i)
+				ns := fmt.Sprintf("chaosgate-ctl-safety-%d", i)
+				launch(ns, false, func() {
 					sc.journal = GinkgoT().TempDir()
 					sc.runs = endBadly(ctx, sc.end, sc.args, runOpts{journal: sc.journal, prefix: fmt.Sprintf("[safety-%d] ", i)}, "--namespace", ns)
-					startDeleteNamespace(ctx, ns)
-				}()
+				})
 			}
 			wg.Wait()
 			// their pods (some crash-looping, some behind budgets) would
