@@ -193,7 +193,7 @@ func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, err
 			return nil, err
 		}
 	}
-	if err := p.ExportKubeConfig(o.Name, o.KubeconfigPath, false); err != nil {
+	if err := whileLocked(ctx, func() error { return p.ExportKubeConfig(o.Name, o.KubeconfigPath, false) }); err != nil {
 		return nil, err
 	}
 	c, err := connectExported(o)
@@ -389,3 +389,22 @@ func (i kindInfo) Info(m string) {
 }
 func (i kindInfo) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
 func (i kindInfo) Enabled() bool            { return i.on }
+
+// whileLocked retries fn, for up to 10s, while it fails because another
+// process holds the kubeconfig's lock file (kind takes it with an exclusive
+// create and gives up at once; gates started together reuse the cluster
+// together).
+func whileLocked(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := fn()
+		if err == nil || !strings.Contains(err.Error(), ".lock: file exists") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

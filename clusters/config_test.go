@@ -1,6 +1,8 @@
 package clusters
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -125,5 +127,26 @@ func TestParseBlackholes(t *testing.T) {
 	}
 	if m[netip.MustParsePrefix("10.0.0.0/8")] {
 		t.Error("unexpected prefix")
+	}
+}
+
+// Gates started together reuse the cluster together: a kubeconfig lock
+// held by another is waited for; any other error is not retried.
+func TestWhileLockedRetriesOnlyTheLock(t *testing.T) {
+	locked := errors.New("failed to lock config file: open /root/.kube/config.lock: file exists")
+	calls := 0
+	err := whileLocked(context.Background(), func() error {
+		if calls++; calls < 3 {
+			return locked
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("err %v after %d calls, want success on the third", err, calls)
+	}
+	calls = 0
+	other := errors.New("no such cluster")
+	if err := whileLocked(context.Background(), func() error { calls++; return other }); err != other || calls != 1 {
+		t.Fatalf("err %v after %d calls, want the other error at once", err, calls)
 	}
 }
