@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -84,7 +87,7 @@ func Up(ctx context.Context, o UpOptions) (*Cluster, error) {
 	if err := EnsureBlackholes(ctx, o.PodSubnet, o.ServiceSubnet); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Progress, " ✓ blackhole routes for %s and %s on this machine\n", o.PodSubnet, o.ServiceSubnet)
+	fmt.Fprintf(o.Progress, " ✓ unreachable routes for %s and %s on this machine (cluster traffic stays here)\n", o.PodSubnet, o.ServiceSubnet)
 
 	existing, err := p.List()
 	if err != nil {
@@ -141,7 +144,7 @@ func Up(ctx context.Context, o UpOptions) (*Cluster, error) {
 	if err != nil {
 		return nil, failCreate(p, o, err)
 	}
-	if err := installAddons(ctx, p, o); err != nil {
+	if err := installAddons(ctx, p, c, o); err != nil {
 		return nil, failCreate(p, o, err)
 	}
 	if err := WaitHealthy(ctx, c, o.Workers+1, o.Timeout, o.Progress); err != nil {
@@ -275,9 +278,17 @@ func connect(p *cluster.Provider, o UpOptions) (*Cluster, error) {
 	return &Cluster{Name: o.Name, Context: "kind-" + o.Name, Kubeconfig: path, REST: rc, Client: cs, Ports: o.Ports}, nil
 }
 
-// installAddons applies the manifests the offline node image carries
-// besides the CNI (kind installs that itself).
-func installAddons(ctx context.Context, p *cluster.Provider, o UpOptions) error {
+// installAddons installs metrics-server unless kind already did: the
+// offline image carries it in the CNI manifest. Older offline images keep
+// it in a file of their own, kindest/node not at all.
+func installAddons(ctx context.Context, p *cluster.Provider, c *Cluster, o UpOptions) error {
+	_, err := c.Client.AppsV1().Deployments("kube-system").Get(ctx, "metrics-server", metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("look for metrics-server: %w", err)
+	}
 	ns, err := p.ListNodes(o.Name)
 	if err != nil {
 		return err
@@ -292,7 +303,6 @@ func installAddons(ctx context.Context, p *cluster.Provider, o UpOptions) error 
 	if err := cp.CommandContext(ctx, "cat", nodeimage.MetricsServerManifest).SetStdout(&buf).Run(); err == nil {
 		manifest = buf.Bytes()
 	} else {
-		// kindest/node: render metrics-server for the upstream image
 		manifest, err = nodeimage.MetricsServerForRegistry(ctx)
 		if err != nil {
 			return fmt.Errorf("metrics-server manifest: %w", err)
@@ -368,23 +378,51 @@ func dockerOutput(ctx context.Context, args ...string) (string, error) {
 	return out, nil
 }
 
-// kindLogger prints kind's user-facing messages (V(0)) and warnings.
-type kindLogger struct{ w io.Writer }
+// kindLogger prints kind's user-facing messages (V(0)) and warnings, and
+// adds to each finished step how long it took: the breakdown of a cluster's
+// creation, printed every time.
+type kindLogger struct {
+	w   io.Writer
+	now func() time.Time
 
-func (l *kindLogger) Warn(m string)                        { fmt.Fprintln(l.w, "WARNING: "+m) }
-func (l *kindLogger) Warnf(f string, a ...any)             { l.Warn(fmt.Sprintf(f, a...)) }
-func (l *kindLogger) Error(m string)                       { fmt.Fprintln(l.w, "ERROR: "+m) }
-func (l *kindLogger) Errorf(f string, a ...any)            { l.Error(fmt.Sprintf(f, a...)) }
-func (l *kindLogger) V(v kindlog.Level) kindlog.InfoLogger { return kindInfo{l.w, v == 0} }
+	mu   sync.Mutex
+	step time.Time // when the running step (" • ...") started
+}
+
+func (l *kindLogger) Warn(m string)            { fmt.Fprintln(l.w, "WARNING: "+m) }
+func (l *kindLogger) Warnf(f string, a ...any) { l.Warn(fmt.Sprintf(f, a...)) }
+func (l *kindLogger) Error(m string)           { fmt.Fprintln(l.w, "ERROR: "+m) }
+func (l *kindLogger) Errorf(f string, a ...any) {
+	l.Error(fmt.Sprintf(f, a...))
+}
+func (l *kindLogger) V(v kindlog.Level) kindlog.InfoLogger { return kindInfo{l, v == 0} }
+
+func (l *kindLogger) info(m string) {
+	m = strings.TrimSpace(m)
+	now := time.Now
+	if l.now != nil {
+		now = l.now
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case strings.HasPrefix(m, "• "):
+		l.step = now()
+	case (strings.HasPrefix(m, "✓ ") || strings.HasPrefix(m, "✗ ")) && !l.step.IsZero():
+		m += fmt.Sprintf(" (%s)", now().Sub(l.step).Round(100*time.Millisecond))
+		l.step = time.Time{}
+	}
+	fmt.Fprintln(l.w, " "+m)
+}
 
 type kindInfo struct {
-	w  io.Writer
+	l  *kindLogger
 	on bool
 }
 
 func (i kindInfo) Info(m string) {
 	if i.on {
-		fmt.Fprintln(i.w, " "+strings.TrimSpace(m))
+		i.l.info(m)
 	}
 }
 func (i kindInfo) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }

@@ -117,9 +117,9 @@ func TestKindConfig(t *testing.T) {
 	}
 }
 
-func TestParseBlackholes(t *testing.T) {
-	out := "blackhole 10.96.0.0/12 \nblackhole 10.244.0.0/16\n10.1.2.3\n\n"
-	m := parseBlackholes(out)
+func TestParseRoutes(t *testing.T) {
+	out := "unreachable 10.96.0.0/12 \nblackhole 10.244.0.0/16\n10.1.2.3\n\n"
+	m := parseRoutes(out)
 	for _, p := range []string{"10.96.0.0/12", "10.244.0.0/16", "10.1.2.3/32"} {
 		if !m[netip.MustParsePrefix(p)] {
 			t.Errorf("missing %s in %v", p, m)

@@ -39,7 +39,7 @@ func WaitHealthy(ctx context.Context, c *Cluster, want int, timeout time.Duratio
 	cond := conditions.New(res)
 	deadline := time.Now().Add(timeout)
 	opts := func() []wait.Option {
-		return []wait.Option{wait.WithContext(ctx), wait.WithTimeout(time.Until(deadline)), wait.WithInterval(2 * time.Second), wait.WithImmediate()}
+		return []wait.Option{wait.WithContext(ctx), wait.WithTimeout(time.Until(deadline)), wait.WithInterval(time.Second), wait.WithImmediate()}
 	}
 	step := func(name string, fn func() error) error {
 		start := time.Now()
@@ -245,7 +245,7 @@ func GetStatus(ctx context.Context, name string) (Status, error) {
 	}
 	for p, v := range st.Blackholed {
 		if !v {
-			problems = append(problems, "no blackhole route for "+p)
+			problems = append(problems, "no route keeping "+p+" on this machine")
 		}
 	}
 	st.HealthProblem = strings.Join(problems, "; ")

@@ -170,7 +170,7 @@ func printStatus(w io.Writer, st clusters.Status) {
 	}
 	sort.Strings(prefixes)
 	for _, p := range prefixes {
-		fmt.Fprintf(w, "  blackhole %s on this machine: %v\n", p, st.Blackholed[p])
+		fmt.Fprintf(w, "  %s kept on this machine by a local route: %v\n", p, st.Blackholed[p])
 	}
 	if st.Healthy() {
 		fmt.Fprintln(w, "  healthy")
