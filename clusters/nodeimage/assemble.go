@@ -231,17 +231,20 @@ func (b *builder) coreImage(ctx context.Context, base string, bins binaries, com
 }
 
 // nodeImage adds podnet (image and the default CNI manifest kind installs)
-// and the metrics-server manifest to the core image.
-func (b *builder) nodeImage(ctx context.Context, core, podnetImage string, bins binaries) (string, error) {
+// and metrics-server's manifest to the core image. metrics-server rides in
+// the CNI manifest: kind applies that right after kubeadm init, so
+// metrics-server starts on the control plane while the workers are still
+// joining, instead of after kind is done.
+func (b *builder) nodeImage(ctx context.Context, core, podnetImage string) (string, error) {
 	ids, err := b.imageIDs(ctx, []string{core, podnetImage})
 	if err != nil {
 		return "", err
 	}
-	cni := podnet.Manifest(podnetImage)
-	ms, err := os.ReadFile(filepath.Join(bins.metricsServer, "metrics-server.yaml"))
+	ms, err := metricsServerManifest(ctx, metricsServerRepo+":"+MetricsServerVersion)
 	if err != nil {
 		return "", err
 	}
+	cni := podnet.Manifest(podnetImage) + "\n" + string(ms)
 	key := KeyOf("node", map[string]string{"images": ids, "cni": cni, "metrics-server": string(ms), "recipe": recipe})
 	tag := NodeRepo + ":" + KubernetesVersion + "-" + key.Short()
 	err = b.runImageStage(ctx, imageStage{
@@ -255,9 +258,6 @@ func (b *builder) nodeImage(ctx context.Context, core, podnetImage string, bins 
 			}
 			defer c.remove()
 			if err := c.writeFile(ctx, "/kind/manifests/default-cni.yaml", []byte(cni)); err != nil {
-				return err
-			}
-			if err := c.writeFile(ctx, MetricsServerManifest, ms); err != nil {
 				return err
 			}
 			if err := c.preload(ctx, []string{podnetImage}); err != nil {
@@ -274,17 +274,6 @@ func (b *builder) nodeImage(ctx context.Context, core, podnetImage string, bins 
 		return "", err
 	}
 	return tag, nil
-}
-
-// writeMetricsServerManifest renders metrics-server's own base manifests
-// (from its module) for this cluster: the local image, kubelet TLS that
-// kind's self-signed kubelet certificates pass, 15 s resolution.
-func writeMetricsServerManifest(ctx context.Context, out string) error {
-	rendered, err := metricsServerManifest(ctx, metricsServerRepo+":"+MetricsServerVersion)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(out, rendered, 0o644)
 }
 
 // MetricsServerForRegistry renders the metrics-server manifest for its
@@ -347,6 +336,18 @@ func RenderMetricsServer(docs [][]byte, image string) ([]byte, error) {
 				args = append(args, a)
 			}
 			c["args"] = append(args, "--metric-resolution=15s", "--kubelet-insecure-tls")
+			// ready (two scrapes stored) is noticed within 2s, not 10s:
+			// the metrics API serves that much sooner after cluster up
+			if probe, ok := c["readinessProbe"].(map[string]any); ok {
+				probe["periodSeconds"] = 2
+			}
+			// on the control plane: node faults hit workers and must not
+			// take the HPA's metrics with them, and it starts there before
+			// the workers have joined
+			setPath(obj, "", "spec", "template", "spec", "nodeSelector", "node-role.kubernetes.io/control-plane")
+			tol, _ := getPath(obj, "spec", "template", "spec", "tolerations").([]any)
+			setPath(obj, append(tol, map[string]any{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}),
+				"spec", "template", "spec", "tolerations")
 		case "Service":
 			setPath(obj, lv, "spec", "selector", lk)
 		}

@@ -66,13 +66,10 @@ type Result struct {
 	Image string
 	// Built is true for chaosgate's offline image, false for kindest/node.
 	Built bool
-	// Addons are the manifests in the image that cluster creation applies
-	// after kind is done (paths inside the node).
-	Addons []string
 }
 
-// MetricsServerManifest is where the offline image keeps the metrics-server
-// manifest; cluster creation applies it.
+// MetricsServerManifest is where offline images built before metrics-server
+// moved into the CNI manifest keep its manifest.
 const MetricsServerManifest = "/kind/manifests/chaosgate-metrics-server.yaml"
 
 // DefaultCacheDir returns the cache folder used when Options.CacheDir is
@@ -169,7 +166,7 @@ func Build(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	b.progress.printf("Node image %s ready in %s", img, time.Since(start).Round(time.Second))
-	return Result{Image: img, Built: true, Addons: []string{MetricsServerManifest}}, nil
+	return Result{Image: img, Built: true}, nil
 }
 
 // FindSourceDir walks up from the working directory to the chaosgate module

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,7 +140,7 @@ Suites: bookworm-security
 func TestRenderMetricsServer(t *testing.T) {
 	docs := [][]byte{
 		[]byte("apiVersion: v1\nkind: Service\nmetadata:\n  name: metrics-server\n  namespace: kube-system\nspec:\n  ports: [{port: 443}]\n"),
-		[]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: metrics-server\nspec:\n  template:\n    spec:\n      containers:\n      - name: metrics-server\n        image: gcr.io/x:master\n        args: [--cert-dir=/tmp, --metric-resolution=60s]\n"),
+		[]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: metrics-server\nspec:\n  template:\n    spec:\n      containers:\n      - name: metrics-server\n        image: gcr.io/x:master\n        args: [--cert-dir=/tmp, --metric-resolution=60s]\n        readinessProbe: {httpGet: {path: /readyz, port: https}, periodSeconds: 10}\n"),
 		[]byte("\n"),
 	}
 	out, err := RenderMetricsServer(docs, "chaosgate.local/metrics-server:v0.9.0")
@@ -165,6 +166,17 @@ func TestRenderMetricsServer(t *testing.T) {
 	}
 	if !strings.Contains(joined, "--kubelet-insecure-tls") || !strings.Contains(joined, "--metric-resolution=15s") || strings.Contains(joined, "60s") {
 		t.Fatalf("args %v", args)
+	}
+	if fmt.Sprint(getPath(c, "readinessProbe", "periodSeconds")) != "2" || getPath(c, "readinessProbe", "httpGet", "path") != "/readyz" {
+		t.Fatalf("readiness probe %v: want a 2s period", c["readinessProbe"])
+	}
+	pod := getPath(dep, "spec", "template", "spec").(map[string]any)
+	if sel, _ := pod["nodeSelector"].(map[string]any); len(sel) != 1 || sel["node-role.kubernetes.io/control-plane"] != "" {
+		t.Fatalf("nodeSelector %v: want the control plane", pod["nodeSelector"])
+	}
+	tols, _ := pod["tolerations"].([]any)
+	if len(tols) != 1 || tols[0].(map[string]any)["key"] != "node-role.kubernetes.io/control-plane" {
+		t.Fatalf("tolerations %v: want the control plane's taint tolerated", tols)
 	}
 	if getPath(dep, "spec", "selector", "matchLabels", "k8s-app") != "metrics-server" || getPath(dep, "spec", "template", "metadata", "labels", "k8s-app") != "metrics-server" {
 		t.Fatal("commonLabels not applied to the Deployment selector and template")
