@@ -341,6 +341,14 @@ func RenderMetricsServer(docs [][]byte, image string) ([]byte, error) {
 			if probe, ok := c["readinessProbe"].(map[string]any); ok {
 				probe["periodSeconds"] = 2
 			}
+			// it starts while four nodes boot on the machine's cores: its
+			// TLS answer to the kubelet's probe took over the default 1s,
+			// and the liveness probe restarted it
+			for _, name := range []string{"readinessProbe", "livenessProbe"} {
+				if probe, ok := c[name].(map[string]any); ok {
+					probe["timeoutSeconds"] = 5
+				}
+			}
 			// on the control plane: node faults hit workers and must not
 			// take the HPA's metrics with them, and it starts there before
 			// the workers have joined

@@ -167,6 +167,9 @@ func TestRenderMetricsServer(t *testing.T) {
 	if !strings.Contains(joined, "--kubelet-insecure-tls") || !strings.Contains(joined, "--metric-resolution=15s") || strings.Contains(joined, "60s") {
 		t.Fatalf("args %v", args)
 	}
+	if fmt.Sprint(getPath(c, "readinessProbe", "timeoutSeconds")) != "5" {
+		t.Fatalf("readiness probe %v: want a 5s timeout", c["readinessProbe"])
+	}
 	if fmt.Sprint(getPath(c, "readinessProbe", "periodSeconds")) != "2" || getPath(c, "readinessProbe", "httpGet", "path") != "/readyz" {
 		t.Fatalf("readiness probe %v: want a 2s period", c["readinessProbe"])
 	}
@@ -238,5 +241,55 @@ func TestDockerfileFor(t *testing.T) {
 	want := "FROM scratch\nCOPY coredns /usr/local/bin/coredns\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nENTRYPOINT [\"/usr/local/bin/coredns\"]\n"
 	if got != want {
 		t.Fatalf("got\n%s", got)
+	}
+}
+
+// The podnet image is found in the cache by its sources: an edit to a
+// package it imports changes the key, an edit elsewhere in the module
+// does not.
+func TestPodnetSourceKey(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":             "module example.com/m\n\ngo 1.22\n",
+		"go.sum":             "",
+		"cmd/podnet/main.go": "package main\n\nimport \"example.com/m/net\"\n\nfunc main() { net.Up() }\n",
+		"net/net.go":         "package net\n\nfunc Up() {}\n",
+		"other/other.go":     "package other\n",
+	}
+	write := func(name, text string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, text := range files {
+		write(name, text)
+	}
+	b := &builder{opts: Options{SourceDir: dir}}
+	key := func() string {
+		t.Helper()
+		k, err := b.podnetSource(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k1 := key()
+	write("other/other.go", "package other\n\nvar X = 1\n")
+	if k2 := key(); k2 != k1 {
+		t.Error("a package podnet does not import changed the key")
+	}
+	write("net/net.go", "package net\n\nfunc Up() { println() }\n")
+	k3 := key()
+	if k3 == k1 {
+		t.Error("a package podnet imports changed and the key did not")
+	}
+	write("go.sum", "example.org/dep v1.0.0 h1:abc=\n")
+	if key() == k3 {
+		t.Error("go.sum changed and the key did not")
 	}
 }

@@ -2,6 +2,8 @@ package nodeimage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -339,31 +341,29 @@ func copyFile(src, dst string, mode os.FileMode) error {
 // podnetImage builds chaosgate's pod network daemon from source. Go builds
 // are reproducible here (-trimpath, static), so the binary's hash is its key.
 func (b *builder) podnetImage(ctx context.Context, netbase string) (string, error) {
-	dir, err := os.MkdirTemp(filepath.Join(b.opts.CacheDir, "work"), "podnet-")
+	src, err := b.podnetSource(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
-	err = b.progress.step(ctx, "podnet binary", func(ctx context.Context) error {
-		_, err := cmd("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "podnet"), "./cmd/podnet").
-			inDir(b.opts.SourceDir).withEnv("CGO_ENABLED=0", "GOWORK=off").run(ctx)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	sum, err := HashFiles(filepath.Join(dir, "podnet"))
-	if err != nil {
-		return "", err
-	}
+	const ldflags = "-s -w"
 	dockerfile := dockerfileFor(netbase, "podnet", []string{"/usr/local/bin/podnet"})
-	key := KeyOf("podnet", map[string]string{"binary": sum, "dockerfile": dockerfile})
+	key := KeyOf("podnet", map[string]string{"source": src, "go": b.goVer, "ldflags": ldflags, "dockerfile": dockerfile})
 	tag := podnetRepo + ":" + key.Short()
 	err = b.runImageStage(ctx, imageStage{
 		name: "image " + tag,
 		tag:  tag,
 		key:  key,
 		build: func(ctx context.Context) error {
+			dir, err := os.MkdirTemp(filepath.Join(b.opts.CacheDir, "work"), "podnet-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			_, err = cmd("go", "build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(dir, "podnet"), "./cmd/podnet").
+				inDir(b.opts.SourceDir).withEnv("CGO_ENABLED=0", "GOWORK=off").run(ctx)
+			if err != nil {
+				return err
+			}
 			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 				return err
 			}
@@ -371,4 +371,49 @@ func (b *builder) podnetImage(ctx context.Context, netbase string) (string, erro
 		},
 	})
 	return tag, err
+}
+
+// podnetSource hashes what the podnet binary is built from: the module's
+// go.mod and go.sum (which pin every dependency) and the files of
+// chaosgate's own packages it imports. Keyed by its sources rather than
+// by its binary, a cached podnet image is found without a Go build: that
+// build (linking, mostly) cost 2-3s of every cluster up.
+func (b *builder) podnetSource(ctx context.Context) (string, error) {
+	gomod, err := os.ReadFile(filepath.Join(b.opts.SourceDir, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	mod := modulePath(gomod)
+	out, err := cmd("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}\t{{.Dir}}\t{{join .GoFiles \"\t\"}}\t{{join .EmbedFiles \"\t\"}}{{end}}", "./cmd/podnet").
+		inDir(b.opts.SourceDir).withEnv("GOWORK=off").run(ctx)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(b.opts.SourceDir, f))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(data))
+		h.Write(data)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 2 || (f[0] != mod && !strings.HasPrefix(f[0], mod+"/")) {
+			continue
+		}
+		for _, name := range f[2:] {
+			if name == "" {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(f[1], name))
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(h, "%s/%s %d\n", f[0], name, len(data))
+			h.Write(data)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
