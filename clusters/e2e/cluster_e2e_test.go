@@ -281,11 +281,11 @@ var _ = Describe("offline kind cluster", Label("e2e", "cluster"), Ordered, func(
 		}).WithTimeout(3 * time.Minute).WithPolling(5 * time.Second).Should(Equal(3))
 	})
 
-	It("blackholes the pod and Service CIDRs on this machine", func(ctx SpecContext) {
+	It("keeps the pod and Service CIDRs on this machine, failing at once", func(ctx SpecContext) {
 		bh, err := clusters.Blackholed(ctx, netip.MustParsePrefix(clusters.DefaultPodSubnet), netip.MustParsePrefix(clusters.DefaultServiceSubnet))
 		Expect(err).NotTo(HaveOccurred())
 		for p, ok := range bh {
-			Expect(ok).To(BeTrue(), "no blackhole route for %s", p)
+			Expect(ok).To(BeTrue(), "no route keeping %s on this machine", p)
 		}
 		// a packet to a ClusterIP or pod IP fails here at once instead of
 		// leaving through the default route
@@ -299,6 +299,21 @@ var _ = Describe("offline kind cluster", Label("e2e", "cluster"), Ordered, func(
 			var ne net.Error
 			Expect(errors.As(err, &ne) && ne.Timeout()).To(BeFalse(), "%s timed out instead of failing locally: %v", addr, err)
 			Expect(time.Since(start)).To(BeNumerically("<", 500*time.Millisecond))
+		}
+		// and from a node, whose packets this machine forwards: a silent
+		// drop there made a pod's connect hang for its client's timeout
+		// (30s for client-go) when kube-proxy's rules were not there yet
+		cps, _, err := clusters.NodeContainers(c.Name)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cps).NotTo(BeEmpty())
+		for _, url := range []string{"https://10.96.255.254:443", "http://10.244.250.1:8080"} {
+			start := time.Now()
+			out, err := exec.CommandContext(ctx, "docker", "exec", cps[0], "curl", "-sS", "--connect-timeout", "3", url).CombinedOutput()
+			var ee *exec.ExitError
+			Expect(errors.As(err, &ee)).To(BeTrue(), "curl %s from %s: %v %s", url, cps[0], err, out)
+			// curl's 7 is "failed to connect", 28 a timeout
+			Expect(ee.ExitCode()).To(Equal(7), "curl %s from %s: %s", url, cps[0], out)
+			Expect(time.Since(start)).To(BeNumerically("<", time.Second), "curl %s from %s", url, cps[0])
 		}
 	})
 
