@@ -160,10 +160,21 @@ func failCreate(p *cluster.Provider, o UpOptions, cause error) error {
 	dir, _ := filepath.Abs(filepath.Join(o.LogsDir, fmt.Sprintf("%s-%s", o.Name, time.Now().Format("20060102-150405"))))
 	logErr := p.CollectLogs(o.Name, dir)
 	_ = p.Delete(o.Name, o.KubeconfigPath)
-	if logErr != nil {
-		return fmt.Errorf("%w (exporting node logs to %s also failed: %v)", cause, dir, logErr)
+	return fmt.Errorf("%w (%s)", cause, exportedLogs(dir, logErr))
+}
+
+// exportedLogs says where the node logs went. kind collects them part by
+// part and reports every part that failed; the offline image has no
+// crictl, so its image list is always one of them while the journals and
+// /var/log are there.
+func exportedLogs(dir string, err error) string {
+	if err == nil {
+		return "node logs exported to " + dir
 	}
-	return fmt.Errorf("%w (node logs exported to %s)", cause, dir)
+	if entries, rerr := os.ReadDir(dir); rerr == nil && len(entries) > 0 {
+		return fmt.Sprintf("node logs exported to %s, some parts missing: %v", dir, err)
+	}
+	return fmt.Sprintf("exporting node logs to %s also failed: %v", dir, err)
 }
 
 func reuse(ctx context.Context, p *cluster.Provider, o UpOptions) (*Cluster, error) {

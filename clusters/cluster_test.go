@@ -2,6 +2,10 @@ package clusters
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,5 +39,22 @@ func TestKindLoggerTimesEachStep(t *testing.T) {
 		" ✓ no step running\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestExportedLogs(t *testing.T) {
+	dir := t.TempDir()
+	if got := exportedLogs(dir, nil); got != "node logs exported to "+dir {
+		t.Errorf("no error: %q", got)
+	}
+	partial := errors.New(`command "docker exec --privileged x-worker crictl images" failed with error: exit status 126`)
+	if got := exportedLogs(dir, partial); !strings.HasPrefix(got, "exporting node logs to "+dir+" also failed") {
+		t.Errorf("empty folder: %q", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kind-version.txt"), []byte("v0.30.0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := exportedLogs(dir, partial); !strings.HasPrefix(got, "node logs exported to "+dir+", some parts missing: ") || !strings.Contains(got, "crictl images") {
+		t.Errorf("partial export: %q", got)
 	}
 }
