@@ -166,12 +166,13 @@ func failCreate(p *cluster.Provider, o UpOptions, cause error) error {
 // exportedLogs says where the node logs went. kind collects them part by
 // part and reports every part that failed; the offline image has no
 // crictl, so its image list is always one of them while the journals and
-// /var/log are there.
+// /var/log are there. A node's journal tells the two cases apart (kind
+// writes its own files in the folder either way).
 func exportedLogs(dir string, err error) string {
 	if err == nil {
 		return "node logs exported to " + dir
 	}
-	if entries, rerr := os.ReadDir(dir); rerr == nil && len(entries) > 0 {
+	if journals, _ := filepath.Glob(filepath.Join(dir, "*", "journal.log")); len(journals) > 0 {
 		return fmt.Sprintf("node logs exported to %s, some parts missing: %v", dir, err)
 	}
 	return fmt.Sprintf("exporting node logs to %s also failed: %v", dir, err)
@@ -400,13 +401,19 @@ type kindLogger struct {
 	step time.Time // when the running step (" • ...") started
 }
 
-func (l *kindLogger) Warn(m string)            { fmt.Fprintln(l.w, "WARNING: "+m) }
+func (l *kindLogger) Warn(m string)            { l.println("WARNING: " + m) }
 func (l *kindLogger) Warnf(f string, a ...any) { l.Warn(fmt.Sprintf(f, a...)) }
-func (l *kindLogger) Error(m string)           { fmt.Fprintln(l.w, "ERROR: "+m) }
+func (l *kindLogger) Error(m string)           { l.println("ERROR: " + m) }
 func (l *kindLogger) Errorf(f string, a ...any) {
 	l.Error(fmt.Sprintf(f, a...))
 }
 func (l *kindLogger) V(v kindlog.Level) kindlog.InfoLogger { return kindInfo{l, v == 0} }
+
+func (l *kindLogger) println(m string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(l.w, m)
+}
 
 func (l *kindLogger) info(m string) {
 	m = strings.TrimSpace(m)

@@ -51,7 +51,17 @@ func TestExportedLogs(t *testing.T) {
 	if got := exportedLogs(dir, partial); !strings.HasPrefix(got, "exporting node logs to "+dir+" also failed") {
 		t.Errorf("empty folder: %q", got)
 	}
+	// kind writes its own files even when every node's part failed
 	if err := os.WriteFile(filepath.Join(dir, "kind-version.txt"), []byte("v0.30.0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := exportedLogs(dir, partial); !strings.HasPrefix(got, "exporting node logs to "+dir+" also failed") {
+		t.Errorf("no journal: %q", got)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "x-worker"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x-worker", "journal.log"), []byte("-- Journal begins --"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if got := exportedLogs(dir, partial); !strings.HasPrefix(got, "node logs exported to "+dir+", some parts missing: ") || !strings.Contains(got, "crictl images") {

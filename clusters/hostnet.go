@@ -3,6 +3,7 @@ package clusters
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -34,7 +35,10 @@ func EnsureBlackholes(ctx context.Context, prefixes ...netip.Prefix) error {
 		}
 		if os.Geteuid() != 0 {
 			if existing[p] != "" {
-				continue // contained, only slower to fail
+				// contained, only slower to fail
+				slog.Warn("cluster range has a "+existing[p]+" route: pods' connections to it hang instead of failing at once",
+					"prefix", p.String(), "fix", "sudo ip route replace unreachable "+p.String())
+				continue
 			}
 			return fmt.Errorf("route for %s is missing and adding it needs root: run `sudo ip route add unreachable %s` (it keeps cluster traffic from leaving this machine)", p, p)
 		}

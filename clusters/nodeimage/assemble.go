@@ -240,9 +240,13 @@ func (b *builder) nodeImage(ctx context.Context, core, podnetImage string) (stri
 	if err != nil {
 		return "", err
 	}
-	ms, err := metricsServerManifest(ctx, metricsServerRepo+":"+MetricsServerVersion)
+	ms, err := b.metricsServerManifestCached(ctx, metricsServerRepo+":"+MetricsServerVersion)
 	if err != nil {
 		return "", err
+	}
+	// kind renders the CNI manifest as a Go template (podnet's asks it to)
+	if bytes.Contains(ms, []byte("{{")) {
+		return "", fmt.Errorf("metrics-server's manifest contains {{, which kind would read as a template action in the CNI manifest")
 	}
 	cni := podnet.Manifest(podnetImage) + "\n" + string(ms)
 	key := KeyOf("node", map[string]string{"images": ids, "cni": cni, "metrics-server": string(ms), "recipe": recipe})
@@ -282,14 +286,47 @@ func MetricsServerForRegistry(ctx context.Context) ([]byte, error) {
 	return metricsServerManifest(ctx, "registry.k8s.io/metrics-server/metrics-server:"+MetricsServerVersion)
 }
 
+// metricsServerBase lists metrics-server's base manifests, in apply order.
+var metricsServerBase = []string{"rbac.yaml", "apiservice.yaml", "service.yaml", "deployment.yaml"}
+
 func metricsServerManifest(ctx context.Context, image string) ([]byte, error) {
 	info, err := downloadModule(ctx, "sigs.k8s.io/metrics-server@"+MetricsServerVersion)
 	if err != nil {
 		return nil, err
 	}
+	return renderMetricsServerDir(filepath.Join(info.Dir, "manifests", "base"), image)
+}
+
+// metricsServerManifestCached renders the base manifests kept in a cache
+// stage: a cached node image is then found without the Go module cache
+// (or the network) that holds them.
+func (b *builder) metricsServerManifestCached(ctx context.Context, image string) ([]byte, error) {
+	dir, err := b.runFileStage(ctx, fileStage{
+		name: "metrics-server manifests " + MetricsServerVersion,
+		key:  KeyOf("metrics-server-manifests", map[string]string{"version": MetricsServerVersion, "files": strings.Join(metricsServerBase, ","), "recipe": recipe}),
+		build: func(ctx context.Context, out string) error {
+			info, err := downloadModule(ctx, "sigs.k8s.io/metrics-server@"+MetricsServerVersion)
+			if err != nil {
+				return err
+			}
+			for _, f := range metricsServerBase {
+				if err := copyFile(filepath.Join(info.Dir, "manifests", "base", f), filepath.Join(out, f), 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return renderMetricsServerDir(dir, image)
+}
+
+func renderMetricsServerDir(dir, image string) ([]byte, error) {
 	var docs [][]byte
-	for _, f := range []string{"rbac.yaml", "apiservice.yaml", "service.yaml", "deployment.yaml"} {
-		data, err := os.ReadFile(filepath.Join(info.Dir, "manifests", "base", f))
+	for _, f := range metricsServerBase {
+		data, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			return nil, err
 		}

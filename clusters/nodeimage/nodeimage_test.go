@@ -288,8 +288,13 @@ func TestPodnetSourceKey(t *testing.T) {
 	if k3 == k1 {
 		t.Error("a package podnet imports changed and the key did not")
 	}
+	write("net/net_cgo.go", "//go:build cgo\n\npackage net\n")
+	k4 := key()
+	if k4 == k3 {
+		t.Error("a file a build constraint leaves out of podnet's build changed and the key did not")
+	}
 	write("go.sum", "example.org/dep v1.0.0 h1:abc=\n")
-	if key() == k3 {
+	if key() == k4 {
 		t.Error("go.sum changed and the key did not")
 	}
 }

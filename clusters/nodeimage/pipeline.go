@@ -338,8 +338,8 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return os.WriteFile(dst, data, mode)
 }
 
-// podnetImage builds chaosgate's pod network daemon from source. Go builds
-// are reproducible here (-trimpath, static), so the binary's hash is its key.
+// podnetImage builds chaosgate's pod network daemon from source, keyed by
+// its sources (podnetSource).
 func (b *builder) podnetImage(ctx context.Context, netbase string) (string, error) {
 	src, err := b.podnetSource(ctx)
 	if err != nil {
@@ -360,7 +360,7 @@ func (b *builder) podnetImage(ctx context.Context, netbase string) (string, erro
 			}
 			defer os.RemoveAll(dir)
 			_, err = cmd("go", "build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(dir, "podnet"), "./cmd/podnet").
-				inDir(b.opts.SourceDir).withEnv("CGO_ENABLED=0", "GOWORK=off").run(ctx)
+				inDir(b.opts.SourceDir).withEnv(podnetEnv...).run(ctx)
 			if err != nil {
 				return err
 			}
@@ -373,19 +373,25 @@ func (b *builder) podnetImage(ctx context.Context, netbase string) (string, erro
 	return tag, err
 }
 
+// podnetEnv is podnet's build environment; podnetSource lists the packages
+// under the same one, so that build constraints pick the same files.
+var podnetEnv = []string{"CGO_ENABLED=0", "GOWORK=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly"}
+
 // podnetSource hashes what the podnet binary is built from: the module's
-// go.mod and go.sum (which pin every dependency) and the files of
-// chaosgate's own packages it imports. Keyed by its sources rather than
-// by its binary, a cached podnet image is found without a Go build: that
-// build (linking, mostly) cost 2-3s of every cluster up.
+// go.mod and go.sum (which pin every dependency) and every file of the
+// packages it imports from chaosgate's module or from a local replace
+// (whatever build constraints say, ignored files included). Keyed by its
+// sources rather than by its binary, a cached podnet image is found
+// without a Go build: that build (linking, mostly) cost 2-3s of every
+// cluster up.
 func (b *builder) podnetSource(ctx context.Context) (string, error) {
-	gomod, err := os.ReadFile(filepath.Join(b.opts.SourceDir, "go.mod"))
-	if err != nil {
-		return "", err
-	}
-	mod := modulePath(gomod)
-	out, err := cmd("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}\t{{.Dir}}\t{{join .GoFiles \"\t\"}}\t{{join .EmbedFiles \"\t\"}}{{end}}", "./cmd/podnet").
-		inDir(b.opts.SourceDir).withEnv("GOWORK=off").run(ctx)
+	// local: the main module, or a module replaced by a directory (no
+	// version, no go.sum line)
+	const format = `{{if not .Standard}}{{.ImportPath}}	{{.Dir}}	` +
+		`{{with .Module}}{{if .Main}}local{{else}}{{with .Replace}}{{if not .Version}}local{{end}}{{end}}{{end}}{{end}}` +
+		`{{range .GoFiles}}	{{.}}{{end}}{{range .CgoFiles}}	{{.}}{{end}}{{range .IgnoredGoFiles}}	{{.}}{{end}}` +
+		`{{range .SFiles}}	{{.}}{{end}}{{range .SysoFiles}}	{{.}}{{end}}{{range .EmbedFiles}}	{{.}}{{end}}{{end}}`
+	out, err := cmd("go", "list", "-deps", "-f", format, "./cmd/podnet").inDir(b.opts.SourceDir).withEnv(podnetEnv...).run(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -400,10 +406,10 @@ func (b *builder) podnetSource(ctx context.Context) (string, error) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) < 2 || (f[0] != mod && !strings.HasPrefix(f[0], mod+"/")) {
+		if len(f) < 3 || f[2] != "local" {
 			continue
 		}
-		for _, name := range f[2:] {
+		for _, name := range f[3:] {
 			if name == "" {
 				continue
 			}
