@@ -367,6 +367,30 @@ func TestScheduleCancelLeavesActiveFaultForRevertAll(t *testing.T) {
 	}
 }
 
+func TestScheduleReleaseEndsTheHoldEarly(t *testing.T) {
+	k := newFakeKind(t, "c-worker")
+	in := &Injector{Journal: Journal{Dir: t.TempDir()}, RunID: "r", VerifyTimeout: 5 * time.Second}
+	asked := 0
+	// released on the third question: the hour-long hold ends after two
+	// 250ms polls
+	s := Schedule{Fault: &NodeShutdown{Docker: k, Client: k.cs, Node: "c-worker"}, Times: 1, Hold: time.Hour,
+		Release: func() bool { asked++; return asked == 3 }}
+	start := time.Now()
+	ids, err := s.Run(context.Background(), in, start)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("ids=%v err=%v", ids, err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the hold was not released: %s", took)
+	}
+	if asked != 3 {
+		t.Fatalf("release asked %d times, want 3", asked)
+	}
+	if ev := in.Events()[0]; ev.Reverted.IsZero() || !k.running["c-worker"] {
+		t.Fatalf("not reverted after the release: %+v", ev)
+	}
+}
+
 func TestScheduleValidate(t *testing.T) {
 	f := &NodeShutdown{}
 	for _, s := range []Schedule{{}, {Fault: f, Times: 0}, {Fault: f, Times: 2}, {Fault: f, Times: 2, Every: time.Second, Hold: time.Second}} {

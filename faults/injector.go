@@ -358,6 +358,10 @@ type Schedule struct {
 	// EffectTimeout bounds waiting for each injection's effect; zero uses
 	// the injector's VerifyTimeout.
 	EffectTimeout time.Duration
+	// Release, when set, is asked every 250ms during a hold and ends it
+	// early when it says so: a fault held until the target has shown what
+	// it does about it need not be held longer.
+	Release func() bool
 }
 
 // Validate checks the schedule before anything is injected.
@@ -417,7 +421,7 @@ func (s Schedule) Run(ctx context.Context, in *Injector, origin time.Time) ([]st
 			}
 		}
 		if s.Hold > 0 && !selfHealing {
-			if err := sleepUntil(ctx, time.Now().Add(s.Hold)); err != nil {
+			if err := s.hold(ctx); err != nil {
 				return ids, err
 			}
 		}
@@ -426,6 +430,27 @@ func (s Schedule) Run(ctx context.Context, in *Injector, origin time.Time) ([]st
 		}
 	}
 	return ids, nil
+}
+
+// hold waits Hold, or until Release says the hold may end.
+func (s Schedule) hold(ctx context.Context) error {
+	end := time.Now().Add(s.Hold)
+	if s.Release == nil {
+		return sleepUntil(ctx, end)
+	}
+	for time.Now().Before(end) {
+		if s.Release() {
+			return nil
+		}
+		next := time.Now().Add(250 * time.Millisecond)
+		if next.After(end) {
+			next = end
+		}
+		if err := sleepUntil(ctx, next); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

@@ -183,6 +183,23 @@ func (o Options) TargetRate() float64 {
 	return float64(o.Rate)
 }
 
+// TargetRateOver is the mean scheduled rate over the first d of the run:
+// a load stopped before its duration is judged by what it scheduled until
+// then. d outside (0, Duration) is the whole run.
+func (o Options) TargetRateOver(d time.Duration) float64 {
+	if d <= 0 || d >= o.Duration {
+		return o.TargetRate()
+	}
+	switch {
+	case len(o.Phases) > 0:
+		return PhasePacer{o.Phases}.HitsUntil(d) / d.Seconds()
+	case o.RampTo > 0:
+		reached := float64(o.Rate) + float64(o.RampTo-o.Rate)*d.Seconds()/o.Duration.Seconds()
+		return (float64(o.Rate) + reached) / 2
+	}
+	return float64(o.Rate)
+}
+
 // client is the HTTP client of the attack: vegeta's defaults, with the
 // connection model and the dialer of the options.
 func (o Options) client() *http.Client {

@@ -113,6 +113,22 @@ func (pp PhasePacer) Total() (hits float64, d time.Duration) {
 	return hits, d
 }
 
+// HitsUntil is how many requests the profile schedules in its first d.
+func (pp PhasePacer) HitsUntil(d time.Duration) float64 {
+	var hits float64
+	var start time.Duration
+	for _, p := range pp.Phases {
+		if d <= start {
+			break
+		}
+		if p.Duration > 0 {
+			hits += p.hits(min(d-start, p.Duration).Seconds())
+		}
+		start += p.Duration
+	}
+	return hits
+}
+
 // Peak is the highest rate the profile reaches.
 func (pp PhasePacer) Peak() int {
 	peak := 0

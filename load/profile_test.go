@@ -104,3 +104,27 @@ func TestRunFollowsTheProfile(t *testing.T) {
 		t.Fatalf("sent %d (%d ok): %d in the first second, %d in the second", total, ok, first, second)
 	}
 }
+
+func TestTargetRateOver(t *testing.T) {
+	step := []Phase{{Rate: 20, Duration: 10 * time.Second}, {Rate: 120, Duration: 10 * time.Second}, {Rate: 20, Duration: 20 * time.Second}}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		d    time.Duration
+		want float64
+	}{
+		{"constant, part", Options{Rate: 100, Duration: time.Minute}, 10 * time.Second, 100},
+		{"phases, whole run", Options{Rate: 120, Duration: 40 * time.Second, Phases: step}, 40 * time.Second, (200 + 1200 + 400) / 40.0},
+		{"phases, past the run: the whole", Options{Rate: 120, Duration: 40 * time.Second, Phases: step}, time.Minute, (200 + 1200 + 400) / 40.0},
+		{"phases, into the tail", Options{Rate: 120, Duration: 40 * time.Second, Phases: step}, 30 * time.Second, (200 + 1200 + 200) / 30.0},
+		{"phases, inside the step", Options{Rate: 120, Duration: 40 * time.Second, Phases: step}, 15 * time.Second, (200 + 600) / 15.0},
+		{"ramp, halfway", Options{Rate: 100, RampTo: 300, Duration: 20 * time.Second}, 10 * time.Second, 150},
+		{"ramp, whole", Options{Rate: 100, RampTo: 300, Duration: 20 * time.Second}, 0, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.o.TargetRateOver(tc.d); math.Abs(got-tc.want) > 1e-6 {
+				t.Fatalf("TargetRateOver(%s) = %g, want %g", tc.d, got, tc.want)
+			}
+		})
+	}
+}

@@ -160,6 +160,12 @@ var hpaSuite = Suite{
 		if a.ScaleDownWindow >= 5*time.Minute {
 			description += fmt.Sprintf(" The autoscaler keeps a %s scale-down window, so this run is long: set behavior.scaleDown.stabilizationWindowSeconds to shorten it.", a.ScaleDownWindow)
 		}
+		var early *engine.EarlyEnd
+		if !p.FullDuration {
+			// scaled back in, the last pods gone: the tail's rest is the
+			// baseline on the replicas it started with
+			early = &engine.EarlyEnd{When: []engine.Condition{engine.ReplicasAtStart}, NotBefore: at.Down + a.ScaleDownWindow, Margin: 5 * time.Second}
+		}
 		return []engine.Scenario{{
 			Name: "hpa", Title: "horizontal pod autoscaling under a load step",
 			Description: description,
@@ -168,6 +174,7 @@ var hpaSuite = Suite{
 			Path:        path,
 			Prepare:     prepareStep(h, formula),
 			PrepareTime: h.Calibration + time.Minute,
+			EndEarly:    early,
 			Checks: []engine.Check{
 				engine.ScalingActive(a.Name),
 				engine.ScaleOutWithin(a.Name, at, h.MaxReaction),

@@ -98,6 +98,15 @@ func (n NodeParams) validate() error {
 	return errors.Join(errs...)
 }
 
+// nodeEarlyEnd ends a node scenario's load 5s after the node is back and
+// every replica serves, unless --full-duration.
+func nodeEarlyEnd(p Params) *engine.EarlyEnd {
+	if p.FullDuration {
+		return nil
+	}
+	return &engine.EarlyEnd{When: []engine.Condition{engine.FaultsRecovered, engine.NodesReady, engine.ReplicasReady}, Margin: 5 * time.Second}
+}
+
 // nodeLoad is the load of a node scenario: the common load, longer.
 func nodeLoad(p Params) engine.Load {
 	l := p.Load
@@ -134,7 +143,9 @@ var nodeFailure = Suite{
 			Labels:      []string{"fault:node-shutdown"},
 			Load:        nodeLoad(p),
 			Steps: []engine.Step{{
-				Name: "node shutdown", At: n.Start, Times: 1, Hold: n.DownFor, EffectTimeout: n.EffectTimeout, NeedsDocker: true,
+				// held until the lost pods serve elsewhere: what the node's
+				// return does after that is the rejoin's business
+				Name: "node shutdown", At: n.Start, Times: 1, Hold: n.DownFor, HoldUntil: engine.FaultsRecovered, EffectTimeout: n.EffectTimeout, NeedsDocker: true,
 				Fault: func(env engine.Env) (faults.Fault, error) {
 					if err := needDocker(env, "node-shutdown"); err != nil {
 						return nil, err
@@ -145,6 +156,7 @@ var nodeFailure = Suite{
 			}},
 			Settle:        p.SLO.MaxRecovery,
 			EffectTimeout: n.EffectTimeout,
+			EndEarly:      nodeEarlyEnd(p),
 			Checks: []engine.Check{
 				engine.NodeNotReadyWithin(n.MaxNotReady),
 				engine.EndpointsRemovedWithin(n.MaxEndpointRemoval),
@@ -175,7 +187,7 @@ var nodeUnreachable = Suite{
 				Name: name, Title: title, Labels: []string{label}, Load: load,
 				Description: "Under load, " + what + "; the control plane loses the node while its pods keep running. Users must not notice.",
 				Steps:       []engine.Step{{Name: name, At: n.Start, Times: 1, Hold: n.UnreachableFor, EffectTimeout: n.EffectTimeout, Fault: build, NeedsDocker: true}},
-				Settle:      p.SLO.MaxRecovery, EffectTimeout: n.EffectTimeout,
+				Settle:      p.SLO.MaxRecovery, EffectTimeout: n.EffectTimeout, EndEarly: nodeEarlyEnd(p),
 				Checks: []engine.Check{
 					engine.Availability(p.SLO.Availability),
 					engine.LongestFailedInterval(p.SLO.MaxFailedInterval),

@@ -109,6 +109,20 @@ func TestNodeChecksFailWhatTheyMust(t *testing.T) {
 		!strings.Contains(c.Detail, "only with pods on w1 once it was restarted (at 90.0s)") {
 		t.Fatalf("back only with the node: %s", c.Message())
 	}
+	// a run that ended early, right after the replacement and the node's
+	// return, is judged: the 300s toleration run above is not
+	o = nodeFailureRun(0, 78)
+	o.Faults[0].RevertIssued, o.Faults[0].Reverted, o.End = at(79), at(83), at(88)
+	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; !c.Passed || c.Skipped || *c.Measured != 68 {
+		t.Fatalf("early end after the replacement: %s", c.Message())
+	}
+	// the same early end with pods back only with the node is still no
+	// replacement, and a run too short to see one is still not judged
+	o = nodeFailureRun(0, 0)
+	o.Faults[0].RevertIssued, o.Faults[0].Reverted, o.End = at(79), at(83), at(88)
+	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; !c.Skipped || !strings.Contains(c.Detail, "after this run's end") {
+		t.Fatalf("short run, never replaced: %s", c.Message())
+	}
 	// a node back before the eviction brings the same pods back
 	o = nodeFailureRun(0, 78)
 	o.Faults[0].RevertIssued = at(60)

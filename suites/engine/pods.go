@@ -92,6 +92,17 @@ func (h *PodHistory) ServingAt(t time.Time, exclude map[types.UID]bool) int {
 	return n
 }
 
+// TerminatingAt counts the pods on their way out at t, not gone yet.
+func (h *PodHistory) TerminatingAt(t time.Time) int {
+	n := 0
+	for _, s := range h.states(t) {
+		if s.Terminating && !s.Gone {
+			n++
+		}
+	}
+	return n
+}
+
 // LowestServing returns the fewest pods serving at any moment of [from,
 // to], and when that was first the case.
 func (h *PodHistory) LowestServing(from, to time.Time) (int, time.Time) {

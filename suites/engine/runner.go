@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -151,6 +152,9 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			effect = sc.EffectTimeout
 		}
 		scheds[i] = faults.Schedule{Fault: f, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At, EffectTimeout: effect}
+		if st.HoldUntil != "" {
+			scheds[i].Release = r.releaseWhen(st)
+		}
 	}
 	octx, stopObservers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopObservers()
@@ -257,6 +261,9 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	// error, raised only after everything was reverted
 	lctx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
+	// an early end stops the load alone; the schedules are done by then
+	loadCtx, endLoad := context.WithCancel(lctx)
+	defer endLoad()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var loadErr error
@@ -285,8 +292,12 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			case fleet != nil:
 				return fleet.Stream(lctx, r.rec)
 			}
-			return load.Run(lctx, lopts, r.rec)
+			return load.Run(loadCtx, lopts, r.rec)
 		})
+		if errors.Is(err, context.Canceled) && lctx.Err() == nil && r.endedEarlyAt() != nil {
+			// ended on purpose: what was sent is complete
+			err = nil
+		}
 		mu.Lock()
 		loadErr = err
 		mu.Unlock()
@@ -295,8 +306,10 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			stopLoad()
 		}
 	}()
+	var schedsLeft atomic.Int32
 	runSchedule := func(i int, run func() ([]string, error)) {
 		wg.Add(1)
+		schedsLeft.Add(1)
 		go func() {
 			defer wg.Done()
 			var got []string
@@ -308,6 +321,9 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 			mu.Lock()
 			ids[i], faultErrs[i] = got, err
 			mu.Unlock()
+			if err == nil {
+				schedsLeft.Add(-1)
+			}
 			if err != nil && !errors.Is(err, context.Canceled) {
 				// the injector cannot guarantee its reverts: stop
 				stopLoad()
@@ -326,6 +342,11 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 		defer close(abortDone)
 		r.abortWatch(lctx, stopLoad)
 	}()
+	earlyDone := make(chan struct{})
+	go func() {
+		defer close(earlyDone)
+		r.earlyEndWatch(lctx, func() bool { return schedsLeft.Load() == 0 }, endLoad)
+	}()
 	var hookErr error
 	if os.Getenv(PanicHook) == "after-effect" {
 		wg.Add(1)
@@ -343,9 +364,13 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	r.progress(ctx, done)
-	// the watch ends with the load: what it decided is final before the
-	// reverts and the report
+	// the watches end with the load: what they decided is final before
+	// the reverts and the report
 	<-abortDone
+	<-earlyDone
+	if e := r.endedEarlyAt(); e != nil {
+		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("The load ended at %.0fs of its %s: %s.", e.At.Sub(r.origin).Seconds(), sc.Load.Duration, e.Why))
+	}
 
 	// faults still active are reverted here, so the report has their revert
 	// times; the caller's cleanup reverts whatever this could not
@@ -507,9 +532,14 @@ func (r *run) observe() *Observation {
 	r.mu.Lock()
 	loadEnd := r.loadEnd
 	r.mu.Unlock()
+	lopts := r.sc.LoadOptions(r.env.Target)
 	obs := &Observation{
 		Origin: r.origin, End: time.Now(), LoadEnd: loadEnd, Timeline: r.rec.Timeline(), Planned: r.sc.Planned(),
-		TargetRate: r.sc.LoadOptions(r.env.Target).TargetRate(), Pods: r.pods.History(), Nodes: r.nodes.Changes(),
+		TargetRate: lopts.TargetRate(), Pods: r.pods.History(), Nodes: r.nodes.Changes(),
+	}
+	if e := r.endedEarlyAt(); e != nil {
+		// judged by what was scheduled until the load ended
+		obs.TargetRate = lopts.TargetRateOver(e.At.Sub(r.origin))
 	}
 	obs.Summary = obs.Timeline.Summarize()
 	if r.endpoints != nil {

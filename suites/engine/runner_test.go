@@ -307,3 +307,78 @@ func TestRunWithoutLoadSendsNothingAndJudgesThePodsCounters(t *testing.T) {
 		t.Errorf("checks %+v: the kill took effect, and no counted request must not pass", out.Report.Checks)
 	}
 }
+
+// A target back from its faults ends the load early: the run is judged on
+// what it sent, against what was scheduled until then. One that does not
+// come back runs the whole duration.
+func TestRunEndsTheLoadEarlyOnceTheTargetIsBack(t *testing.T) {
+	srv := server(t)
+	sc := killScenario(1)
+	sc.Load.Duration = 8 * time.Second
+	sc.EndEarly = &EarlyEnd{When: []Condition{FaultsRecovered, ReplicasReady}, Margin: 500 * time.Millisecond}
+	start := time.Now()
+	out, err := Run(context.Background(), testEnv(t, fakeCluster(t, 200*time.Millisecond, true), srv.URL+"/"), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := out.Observation
+	// the kill at 0.5s, its replacement Ready 0.2s later, 0.5s of margin
+	if ran := obs.LoadEnd.Sub(obs.Origin); ran > 3*time.Second || time.Since(start) > 6*time.Second {
+		t.Fatalf("the load ran %s of 8s", ran)
+	}
+	if len(out.Report.Notes) != 1 || !strings.Contains(out.Report.Notes[0], "The load ended at") || !strings.Contains(out.Report.Notes[0], "faults-recovered") {
+		t.Fatalf("notes %q", out.Report.Notes)
+	}
+	if obs.TargetRate != 100 {
+		t.Fatalf("target rate %g", obs.TargetRate)
+	}
+	for _, c := range out.Report.Checks {
+		if !c.Passed {
+			t.Errorf("%s", c.Message())
+		}
+	}
+
+	sc.Load.Duration = 3 * time.Second
+	out, err = Run(context.Background(), testEnv(t, fakeCluster(t, 0, false), srv.URL+"/"), sc)
+	if err != nil {
+		t.Fatalf("a workload that does not heal is a breach, not an error: %v", err)
+	}
+	if ran := out.Observation.LoadEnd.Sub(out.Observation.Origin); ran < 3*time.Second || len(out.Report.Notes) != 0 {
+		t.Fatalf("the load of a target that never came back ran %s (notes %q)", ran, out.Report.Notes)
+	}
+	if c, _ := out.Check(CheckRecovery); c.Passed {
+		t.Fatalf("recovery: %s", c.Message())
+	}
+}
+
+func TestScenarioValidateRefusesAnEarlyEndItCannotKeep(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit func(*Scenario)
+		want string
+	}{
+		"no condition": {func(s *Scenario) { s.EndEarly = &EarlyEnd{Margin: time.Second} }, "no condition"},
+		"unknown":      {func(s *Scenario) { s.EndEarly = &EarlyEnd{When: []Condition{"soon"}, Margin: time.Second} }, `unknown condition "soon"`},
+		"no margin":    {func(s *Scenario) { s.EndEarly = &EarlyEnd{When: []Condition{ReplicasReady}} }, "margin 0s must be positive"},
+		"after the load": {func(s *Scenario) {
+			s.EndEarly = &EarlyEnd{When: []Condition{ReplicasReady}, Margin: time.Second, NotBefore: time.Hour}
+		}, "not-before 1h0m0s within"},
+		"agents": {func(s *Scenario) {
+			s.Load.Agents = 1
+			s.EndEarly = &EarlyEnd{When: []Condition{ReplicasReady}, Margin: time.Second}
+		}, "only load from this machine"},
+		"hold-until only": {func(s *Scenario) { s.Steps[0].HoldUntil = FaultsRecovered }, "needs a known condition and a hold"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sc := killScenario(1)
+			tc.edit(&sc)
+			if err := sc.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	sc := killScenario(1)
+	sc.EndEarly = &EarlyEnd{When: []Condition{FaultsRecovered, NodesReady, ReplicasAtStart}, Margin: time.Second}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -126,6 +126,9 @@ type Step struct {
 	// step (sequential scenarios only).
 	Wait        Condition
 	WaitTimeout time.Duration
+	// HoldUntil, when set, ends each injection's Hold early once the
+	// condition has held for a second.
+	HoldUntil Condition
 }
 
 // Scenario is one run of load and faults and the checks that judge it.
@@ -162,6 +165,9 @@ type Scenario struct {
 	// Abort rules stop the load and revert every fault at once when the
 	// service burns its budget (see AbortRulesHeld).
 	Abort []AbortRule
+	// EndEarly, when set, ends the load before its duration once the
+	// target is back (see EarlyEnd).
+	EndEarly *EarlyEnd
 }
 
 // Check judges one aspect of a run. Spec is the sentence its Ginkgo spec is
@@ -221,6 +227,11 @@ func (s Scenario) Validate() error {
 	if err := s.validateSequence(); err != nil {
 		errs = append(errs, err)
 	}
+	if s.EndEarly != nil {
+		if err := s.EndEarly.validate(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for i, st := range s.Steps {
 		if st.Wait != "" {
 			continue
@@ -231,6 +242,9 @@ func (s Scenario) Validate() error {
 		}
 		if err := sched.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: %w", s.Name, i+1, err))
+		}
+		if st.HoldUntil != "" && (!knownCondition(st.HoldUntil) || st.Hold <= 0) {
+			errs = append(errs, fmt.Errorf("scenario %s: step %d: hold-until %q needs a known condition and a hold", s.Name, i+1, st.HoldUntil))
 		}
 		if last := st.At + time.Duration(st.Times-1)*st.Every; st.After == nil && st.Times > 0 && last >= s.Load.Duration {
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: the last injection at %s comes after the load ends at %s", s.Name, i+1, last, s.Load.Duration))

@@ -243,6 +243,10 @@ func (r *run) holds(c Condition) (bool, string) {
 			return false, fmt.Sprintf("%d of %d nodes Ready and schedulable (not: %s)", len(nodes)-len(off), len(nodes), strings.Join(off, ", "))
 		}
 		return len(nodes) > 0, fmt.Sprintf("%d of %d nodes Ready and schedulable", len(nodes), len(nodes))
+	case FaultsRecovered:
+		return r.faultsRecovered()
+	case ReplicasAtStart:
+		return r.replicasAtStart()
 	}
 	return false, fmt.Sprintf("unknown condition %q", c)
 }
@@ -325,7 +329,7 @@ func (s Scenario) validateSequence() error {
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: waits and After need a sequential scenario", s.Name, i+1))
 		case st.Wait != "" && st.Fault != nil:
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: a step is a fault or a wait, not both", s.Name, i+1))
-		case st.Wait != "" && st.Wait != ReplicasReady && st.Wait != NodesReady:
+		case st.Wait != "" && !knownCondition(st.Wait):
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: unknown condition %q", s.Name, i+1, st.Wait))
 		case st.Wait != "" && st.WaitTimeout <= 0:
 			errs = append(errs, fmt.Errorf("scenario %s: step %d: a wait needs a positive timeout", s.Name, i+1))
@@ -355,7 +359,9 @@ type seqState struct {
 	mu      sync.Mutex
 	waits   []WaitResult
 	aborted *Aborted
-	next    nextStep
+	// endedEarly is set when the scenario's EarlyEnd stopped the load
+	endedEarly *EndedEarly
+	next       nextStep
 	// loadDone is closed when the load has ended, at loadEnd
 	loadDone chan struct{}
 	loadEnd  time.Time
