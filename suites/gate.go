@@ -638,9 +638,8 @@ func (g *gate) budget() (typical, worst time.Duration) {
 	// recreated one takes the namespace controller about 10s more)
 	typical, worst = runSetup, runSetup+15*time.Second
 	for _, sc := range g.selected {
-		t := ExpectedScenario(sc)
-		typical += t
-		worst += t + sc.Settle + maxStepEffect(sc)
+		typical += ExpectedScenario(sc)
+		worst += WorstScenario(sc) + maxStepEffect(sc)
 	}
 	return typical, worst
 }

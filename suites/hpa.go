@@ -164,7 +164,9 @@ var hpaSuite = Suite{
 		if !p.FullDuration {
 			// scaled back in, the last pods gone: the tail's rest is the
 			// baseline on the replicas it started with
-			early = &engine.EarlyEnd{When: []engine.Condition{engine.ReplicasAtStart}, NotBefore: at.Down + a.ScaleDownWindow, Margin: 5 * time.Second}
+			// (typically 12-24s beyond the window, then the pods' drain)
+			early = &engine.EarlyEnd{When: []engine.Condition{engine.ReplicasAtStart}, NotBefore: at.Down + a.ScaleDownWindow, Margin: 5 * time.Second,
+				Typical: at.Down + a.ScaleDownWindow + 30*time.Second}
 		}
 		return []engine.Scenario{{
 			Name: "hpa", Title: "horizontal pod autoscaling under a load step",
@@ -173,7 +175,10 @@ var hpaSuite = Suite{
 			Load:        l,
 			Path:        path,
 			Prepare:     prepareStep(h, formula),
-			PrepareTime: h.Calibration + time.Minute,
+			// the calibration, then the autoscaler's ScalingActive (at once
+			// on a warm cluster, up to a minute)
+			PrepareTime: h.Calibration + 5*time.Second,
+			PrepareMax:  h.Calibration + time.Minute,
 			EndEarly:    early,
 			Checks: []engine.Check{
 				engine.ScalingActive(a.Name),

@@ -64,8 +64,13 @@ func TestHPAScenario(t *testing.T) {
 	if len(sc.Load.Phases) != 3 || sc.Load.Phases[0] != want[0] || sc.Load.Phases[1] != want[1] || sc.Load.Phases[2] != want[2] {
 		t.Fatalf("phases %+v", sc.Load.Phases)
 	}
-	if sc.Load.Duration != 155*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 90*time.Second {
-		t.Fatalf("duration %s, path %q, prepare time %s", sc.Load.Duration, sc.Path, sc.PrepareTime)
+	if sc.Load.Duration != 155*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 35*time.Second || sc.PrepareMax != 90*time.Second {
+		t.Fatalf("duration %s, path %q, prepare time %s..%s", sc.Load.Duration, sc.Path, sc.PrepareTime, sc.PrepareMax)
+	}
+	// the load ends once the sample is back at 3 replicas, not before the
+	// 30s scale-down window has passed after the step down
+	if e := sc.EndEarly; e == nil || e.NotBefore != 115*time.Second || len(e.When) != 1 || e.When[0] != engine.ReplicasAtStart || sc.TypicalLoad() != 145*time.Second {
+		t.Fatalf("early end %+v, typical load %s", e, sc.TypicalLoad())
 	}
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)

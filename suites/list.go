@@ -39,7 +39,7 @@ func List(ctx context.Context, w io.Writer, o Options) error {
 			typical := ExpectedScenario(sc)
 			labels := append([]string{SuiteLabel(s.Name), ScenarioLabel(sc.Name)}, s.Labels...)
 			fmt.Fprintf(w, "%s — %s\n  labels: %s\n  expected: about %s (up to %s if the workload does not heal)\n  checks:\n",
-				sc.Name, sc.Title, strings.Join(append(labels, sc.Labels...), ", "), typical.Round(time.Second), (typical + sc.Settle).Round(time.Second))
+				sc.Name, sc.Title, strings.Join(append(labels, sc.Labels...), ", "), typical.Round(time.Second), WorstScenario(sc).Round(time.Second))
 			any := false
 			for _, spec := range r.SpecReports {
 				if spec.LeafNodeType != types.NodeTypeIt || !hasLabel(spec, ScenarioLabel(sc.Name)) {

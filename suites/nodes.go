@@ -99,12 +99,15 @@ func (n NodeParams) validate() error {
 }
 
 // nodeEarlyEnd ends a node scenario's load 5s after the node is back and
-// every replica serves, unless --full-duration.
-func nodeEarlyEnd(p Params) *engine.EarlyEnd {
+// every replica serves, unless --full-duration. typical is how long that
+// usually takes after the fault (measured with chaosgate's 20s
+// node-monitor-grace-period).
+func nodeEarlyEnd(p Params, typical time.Duration) *engine.EarlyEnd {
 	if p.FullDuration {
 		return nil
 	}
-	return &engine.EarlyEnd{When: []engine.Condition{engine.FaultsRecovered, engine.NodesReady, engine.ReplicasReady}, Margin: 5 * time.Second}
+	return &engine.EarlyEnd{When: []engine.Condition{engine.FaultsRecovered, engine.NodesReady, engine.ReplicasReady}, Margin: 5 * time.Second,
+		Typical: p.Nodes.Start + typical}
 }
 
 // nodeLoad is the load of a node scenario: the common load, longer.
@@ -156,7 +159,9 @@ var nodeFailure = Suite{
 			}},
 			Settle:        p.SLO.MaxRecovery,
 			EffectTimeout: n.EffectTimeout,
-			EndEarly:      nodeEarlyEnd(p),
+			// NotReady, the pods' 20s toleration, their replacement, the
+			// node's return: 57s after the fault on the reference machine
+			EndEarly: nodeEarlyEnd(p, 57*time.Second),
 			Checks: []engine.Check{
 				engine.NodeNotReadyWithin(n.MaxNotReady),
 				engine.EndpointsRemovedWithin(n.MaxEndpointRemoval),
@@ -187,7 +192,9 @@ var nodeUnreachable = Suite{
 				Name: name, Title: title, Labels: []string{label}, Load: load,
 				Description: "Under load, " + what + "; the control plane loses the node while its pods keep running. Users must not notice.",
 				Steps:       []engine.Step{{Name: name, At: n.Start, Times: 1, Hold: n.UnreachableFor, EffectTimeout: n.EffectTimeout, Fault: build, NeedsDocker: true}},
-				Settle:      p.SLO.MaxRecovery, EffectTimeout: n.EffectTimeout, EndEarly: nodeEarlyEnd(p),
+				Settle:      p.SLO.MaxRecovery, EffectTimeout: n.EffectTimeout,
+				// NotReady, the hold, the node's return: 49-51s after the fault
+				EndEarly: nodeEarlyEnd(p, 51*time.Second),
 				Checks: []engine.Check{
 					engine.Availability(p.SLO.Availability),
 					engine.LongestFailedInterval(p.SLO.MaxFailedInterval),

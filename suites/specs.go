@@ -115,7 +115,7 @@ func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
 		BeforeAll(func(ctx SpecContext) {
 			ctx2, stop := g.link(ctx)
 			defer stop()
-			fmt.Fprintf(g.o.Progress, "[%s] expected to take about %s (up to %s if the workload does not heal)\n", sc.Name, typical.Round(time.Second), (typical + sc.Settle).Round(time.Second))
+			fmt.Fprintf(g.o.Progress, "[%s] expected to take about %s (up to %s if the workload does not heal)\n", sc.Name, typical.Round(time.Second), WorstScenario(sc).Round(time.Second))
 			// a fault an earlier suite could not revert (a node still down)
 			// would distort every later verdict: stop the run instead
 			if g.injector.Active() > 0 {
@@ -139,7 +139,7 @@ func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
 			if err != nil {
 				Fail("scenario: " + err.Error())
 			}
-		}, NodeTimeout(setupBudget+sc.PrepareTime+sc.Load.Duration+sc.Settle+sc.EffectTimeout+maxStepEffect(sc)+5*time.Minute))
+		}, NodeTimeout(setupBudget+max(sc.PrepareTime, sc.PrepareMax)+sc.Load.Duration+sc.Settle+sc.EffectTimeout+maxStepEffect(sc)+5*time.Minute))
 
 		for _, c := range sc.Checks {
 			It(c.Spec, Label(CheckLabel(c.ID)), func() {

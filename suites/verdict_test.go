@@ -8,6 +8,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/chaosgate/chaosgate/reports"
+	"github.com/chaosgate/chaosgate/suites/engine"
 	"github.com/chaosgate/chaosgate/suites/workload"
 )
 
@@ -202,6 +203,27 @@ func TestSuitesAreWellFormed(t *testing.T) {
 		}
 		if typical, worst := Expected(s, p, w); typical <= 0 || worst < typical {
 			t.Errorf("%s: expected %s..%s", s.Name, typical, worst)
+		}
+	}
+}
+
+func TestExpectedCountsEarlyEndsAndTheirWorstCase(t *testing.T) {
+	sc := engine.Scenario{Load: engine.Load{Duration: 85 * time.Second}, Settle: 30 * time.Second, PrepareTime: 35 * time.Second, PrepareMax: 90 * time.Second}
+	if got := ExpectedScenario(sc); got != 5*time.Second+35*time.Second+85*time.Second {
+		t.Fatalf("whole load: %s", got)
+	}
+	sc.EndEarly = &engine.EarlyEnd{When: []engine.Condition{engine.ReplicasReady}, Margin: 5 * time.Second, Typical: 63 * time.Second}
+	typical, worst := ExpectedScenario(sc), WorstScenario(sc)
+	// a target that heals: the typical load; one that does not: the whole
+	// load, the longest preparation and the settle budget
+	if typical != 103*time.Second || worst != 103*time.Second+55*time.Second+22*time.Second+30*time.Second {
+		t.Fatalf("early end: typical %s, worst %s", typical, worst)
+	}
+	p := DefaultParams()
+	p.FullDuration = true
+	for _, sc := range nodeFailure.Scenarios(p, nil) {
+		if sc.EndEarly != nil || sc.TypicalLoad() != p.Nodes.Duration {
+			t.Fatalf("--full-duration left an early end: %+v", sc.EndEarly)
 		}
 	}
 }

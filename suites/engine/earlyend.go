@@ -32,6 +32,18 @@ type EarlyEnd struct {
 	When      []Condition
 	NotBefore time.Duration
 	Margin    time.Duration
+	// Typical is how long the load usually runs against a target that
+	// comes back, for time budgets (0: its whole duration).
+	Typical time.Duration
+}
+
+// TypicalLoad is how long the scenario's load usually runs: its duration,
+// or less when it ends early.
+func (s Scenario) TypicalLoad() time.Duration {
+	if e := s.EndEarly; e != nil && e.Typical > 0 && e.Typical < s.Load.Duration {
+		return e.Typical
+	}
+	return s.Load.Duration
 }
 
 // EndedEarly is when and why a load ended before its duration.

@@ -154,9 +154,11 @@ type Scenario struct {
 	// load starts: it may measure the target and adjust the scenario's
 	// load (the hpa suite derives its step from what its baseline costs).
 	// What it returns is noted in the report; an error is an
-	// infrastructure error. PrepareTime is how long it usually takes.
+	// infrastructure error. PrepareTime is how long it usually takes,
+	// PrepareMax how long it may take (0: PrepareTime).
 	Prepare     func(ctx context.Context, env Env, sc *Scenario) (notes []string, err error)
 	PrepareTime time.Duration
+	PrepareMax  time.Duration
 	// Sequential runs the steps one after another, in order (a game day's
 	// plan): each starts at its At, or its After after the previous step
 	// ended, never before the previous step ended. Otherwise every step
