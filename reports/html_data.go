@@ -171,7 +171,7 @@ type nodeLanes struct {
 // buildChartScenario computes everything a scenario's charts draw.
 func buildChartScenario(id string, s Scenario) chartScenario {
 	c := chartScenario{ID: id, Name: s.Name, Faults: faultSpans(s.Faults), Recoveries: recoveryMarks(s.Faults, s.Recoveries)}
-	c.Windows = windowSeriesOf(s.Timeline, s.Load.DurationSeconds, chartPointBudget)
+	c.Windows = windowSeriesOf(s.Timeline, s.Load.Seconds(), chartPointBudget)
 	c.XMin, c.XMax = timeAxis(s)
 	c.Replicas = replicaStepsOf(s.Replicas, c.XMax)
 	c.Nodes = nodeLanesOf(s.Nodes, c.XMax)
@@ -181,9 +181,9 @@ func buildChartScenario(id string, s Scenario) chartScenario {
 
 // timeAxis is the shared axis of a scenario's charts: from load start to the
 // last thing observed (the last window's end, a fault's end, a replica or
-// node change), at least the load's duration.
+// node change), at least as long as the load ran.
 func timeAxis(s Scenario) (lo, hi float64) {
-	hi = s.Load.DurationSeconds
+	hi = s.Load.Seconds()
 	if n := len(s.Timeline.Windows); n > 0 {
 		w := s.Timeline.WindowSeconds
 		if w <= 0 {

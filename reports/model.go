@@ -182,6 +182,18 @@ type Load struct {
 	// None: no load was generated; real traffic, as the target's pods
 	// counted it, was the signal.
 	None bool `json:"none,omitempty"`
+	// EndedSeconds is when the load ended, from its start, when that was
+	// before its duration (the target was back: see the notes).
+	EndedSeconds float64 `json:"endedSeconds,omitempty"`
+}
+
+// Seconds is how long the load ran: its duration, or less when it ended
+// early.
+func (l Load) Seconds() float64 {
+	if l.EndedSeconds > 0 && l.EndedSeconds < l.DurationSeconds {
+		return l.EndedSeconds
+	}
+	return l.DurationSeconds
 }
 
 // LoadPhase is one stretch of a load profile.

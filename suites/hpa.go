@@ -165,8 +165,10 @@ var hpaSuite = Suite{
 			// scaled back in, the last pods gone: the tail's rest is the
 			// baseline on the replicas it started with
 			// (typically 12-24s beyond the window, then the pods' drain)
-			early = &engine.EarlyEnd{When: []engine.Condition{engine.ReplicasAtStart}, NotBefore: at.Down + a.ScaleDownWindow, Margin: 5 * time.Second,
-				Typical: at.Down + a.ScaleDownWindow + 30*time.Second}
+			// (typically 12-24s beyond the window, then the pods' drain);
+			// back to the replicas at the step up, which scale-in judges
+			early = &engine.EarlyEnd{When: []engine.Condition{engine.ReplicasBack}, ReplicasAt: at.Up, NotBefore: at.Down + a.ScaleDownWindow,
+				Margin: 5 * time.Second, Typical: at.Down + a.ScaleDownWindow + 30*time.Second}
 		}
 		return []engine.Scenario{{
 			Name: "hpa", Title: "horizontal pod autoscaling under a load step",

@@ -69,7 +69,7 @@ func TestHPAScenario(t *testing.T) {
 	}
 	// the load ends once the sample is back at 3 replicas, not before the
 	// 30s scale-down window has passed after the step down
-	if e := sc.EndEarly; e == nil || e.NotBefore != 115*time.Second || len(e.When) != 1 || e.When[0] != engine.ReplicasAtStart || sc.TypicalLoad() != 145*time.Second {
+	if e := sc.EndEarly; e == nil || e.NotBefore != 115*time.Second || e.ReplicasAt != 10*time.Second || len(e.When) != 1 || e.When[0] != engine.ReplicasBack || sc.TypicalLoad() != 145*time.Second {
 		t.Fatalf("early end %+v, typical load %s", e, sc.TypicalLoad())
 	}
 	if err := sc.Validate(); err != nil {

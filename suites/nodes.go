@@ -22,7 +22,8 @@ type NodeParams struct {
 	Duration time.Duration
 	// Start is when the node fault comes, after the load started.
 	Start time.Duration
-	// DownFor is how long a lost node stays down once it is NotReady;
+	// DownFor is how long at most a lost node stays down once it is
+	// NotReady (it comes back once its pods serve elsewhere);
 	// UnreachableFor how long an unreachable node stays so (its pods are not
 	// replaced within a run, so a short hold shows all there is to see).
 	DownFor        time.Duration
@@ -57,7 +58,7 @@ func nodeFlags(fs *flag.FlagSet, p *Params) {
 	fs.StringVar(&n.Node, "node", n.Node, "worker node the node suites hit (default: the one hosting the most target pods)")
 	fs.DurationVar(&n.Duration, "node-duration", n.Duration, "load duration of each node scenario")
 	fs.DurationVar(&n.Start, "node-fault-start", n.Start, "time from load start to the node fault")
-	fs.DurationVar(&n.DownFor, "node-down-for", n.DownFor, "how long a lost node stays down once it is NotReady")
+	fs.DurationVar(&n.DownFor, "node-down-for", n.DownFor, "how long a lost node stays down at most once it is NotReady (it is restarted once its pods serve elsewhere, unless --full-duration)")
 	fs.DurationVar(&n.UnreachableFor, "node-unreachable-for", n.UnreachableFor, "how long an unreachable node stays so once it is NotReady")
 	fs.DurationVar(&n.UnreachableDuration, "node-unreachable-duration", n.UnreachableDuration, "load duration of each node-unreachable scenario")
 	fs.BoolVar(&n.PowerOff, "node-power-off", n.PowerOff, "kill the node container (power loss) instead of stopping it cleanly")
@@ -103,11 +104,22 @@ func (n NodeParams) validate() error {
 // usually takes after the fault (measured with chaosgate's 20s
 // node-monitor-grace-period).
 func nodeEarlyEnd(p Params, typical time.Duration) *engine.EarlyEnd {
-	if p.FullDuration {
+	if p.FullDuration || p.Load.Agents > 0 {
+		// agents keep their schedule
 		return nil
 	}
 	return &engine.EarlyEnd{When: []engine.Condition{engine.FaultsRecovered, engine.NodesReady, engine.ReplicasReady}, Margin: 5 * time.Second,
 		Typical: p.Nodes.Start + typical}
+}
+
+// nodeHoldUntil ends a lost node's hold once its pods serve elsewhere: what
+// its return does after that is the rejoin's business. --full-duration
+// holds it --node-down-for.
+func nodeHoldUntil(p Params) engine.Condition {
+	if p.FullDuration {
+		return ""
+	}
+	return engine.FaultsRecovered
 }
 
 // nodeLoad is the load of a node scenario: the common load, longer.
@@ -146,9 +158,7 @@ var nodeFailure = Suite{
 			Labels:      []string{"fault:node-shutdown"},
 			Load:        nodeLoad(p),
 			Steps: []engine.Step{{
-				// held until the lost pods serve elsewhere: what the node's
-				// return does after that is the rejoin's business
-				Name: "node shutdown", At: n.Start, Times: 1, Hold: n.DownFor, HoldUntil: engine.FaultsRecovered, EffectTimeout: n.EffectTimeout, NeedsDocker: true,
+				Name: "node shutdown", At: n.Start, Times: 1, Hold: n.DownFor, HoldUntil: nodeHoldUntil(p), EffectTimeout: n.EffectTimeout, NeedsDocker: true,
 				Fault: func(env engine.Env) (faults.Fault, error) {
 					if err := needDocker(env, "node-shutdown"); err != nil {
 						return nil, err

@@ -219,11 +219,32 @@ func TestExpectedCountsEarlyEndsAndTheirWorstCase(t *testing.T) {
 	if typical != 103*time.Second || worst != 103*time.Second+55*time.Second+22*time.Second+30*time.Second {
 		t.Fatalf("early end: typical %s, worst %s", typical, worst)
 	}
-	p := DefaultParams()
-	p.FullDuration = true
-	for _, sc := range nodeFailure.Scenarios(p, nil) {
-		if sc.EndEarly != nil || sc.TypicalLoad() != p.Nodes.Duration {
-			t.Fatalf("--full-duration left an early end: %+v", sc.EndEarly)
+	// by default a lost node is held until its pods serve elsewhere and the
+	// load ends once it is back; --full-duration keeps both whole; load
+	// agents keep their schedule
+	for _, tc := range []struct {
+		name        string
+		edit        func(*Params)
+		early, hold bool
+	}{
+		{"default", func(*Params) {}, true, true},
+		{"--full-duration", func(p *Params) { p.FullDuration = true }, false, false},
+		{"--load-agents 2", func(p *Params) { p.Load.Agents = 2 }, false, true},
+	} {
+		p := DefaultParams()
+		tc.edit(&p)
+		for _, s := range []Suite{nodeFailure, nodeUnreachable} {
+			for _, sc := range s.Scenarios(p, nil) {
+				if err := sc.Validate(); err != nil {
+					t.Errorf("%s: %s: %v", tc.name, sc.Name, err)
+				}
+				if (sc.EndEarly != nil) != tc.early {
+					t.Errorf("%s: %s: early end %+v", tc.name, sc.Name, sc.EndEarly)
+				}
+				if sc.Name == "node-failure" && (sc.Steps[0].HoldUntil != "") != tc.hold {
+					t.Errorf("%s: node-failure holds until %q", tc.name, sc.Steps[0].HoldUntil)
+				}
+			}
 		}
 	}
 }

@@ -16,9 +16,10 @@ const (
 	// dealt so far: its desired replicas serve without the pods the faults
 	// took (pods that outlive a fault count once it was reverted).
 	FaultsRecovered Condition = "faults-recovered"
-	// ReplicasAtStart: the target is back at the replicas it had when the
-	// load began, every one serving and none still terminating.
-	ReplicasAtStart Condition = "replicas-at-start"
+	// ReplicasBack: the target is back at the replicas it had when the
+	// load began (at EarlyEnd.ReplicasAt into it, when set), every one
+	// serving and none still terminating.
+	ReplicasBack Condition = "replicas-back"
 )
 
 // EarlyEnd ends a scenario's load before its duration once the outcome is
@@ -32,6 +33,9 @@ type EarlyEnd struct {
 	When      []Condition
 	NotBefore time.Duration
 	Margin    time.Duration
+	// ReplicasAt is when, from the load's start, ReplicasBack reads the
+	// replicas to come back to.
+	ReplicasAt time.Duration
 	// Typical is how long the load usually runs against a target that
 	// comes back, for time budgets (0: its whole duration).
 	Typical time.Duration
@@ -62,8 +66,12 @@ func (e EarlyEnd) validate(s Scenario) error {
 			errs = append(errs, fmt.Sprintf("unknown condition %q", c))
 		}
 	}
-	if e.Margin <= 0 || e.NotBefore < 0 || e.NotBefore >= s.Load.Duration {
-		errs = append(errs, fmt.Sprintf("margin %s must be positive and not-before %s within the load's %s", e.Margin, e.NotBefore, s.Load.Duration))
+	if e.Margin <= 0 || e.NotBefore < 0 || e.NotBefore >= s.Load.Duration || e.ReplicasAt < 0 || e.ReplicasAt > e.NotBefore {
+		errs = append(errs, fmt.Sprintf("margin %s must be positive, not-before %s within the load's %s, replicas-at %s not after it", e.Margin, e.NotBefore, s.Load.Duration, e.ReplicasAt))
+	}
+	if len(s.Steps) == 0 && e.NotBefore == 0 {
+		// nothing to come back from: it would end after the margin
+		errs = append(errs, "no step and no not-before")
 	}
 	if s.Load.None || s.Load.Agents > 0 {
 		errs = append(errs, "only load from this machine ends early")
@@ -76,7 +84,7 @@ func (e EarlyEnd) validate(s Scenario) error {
 
 func knownCondition(c Condition) bool {
 	switch c {
-	case ReplicasReady, NodesReady, FaultsRecovered, ReplicasAtStart:
+	case ReplicasReady, NodesReady, FaultsRecovered, ReplicasBack:
 		return true
 	}
 	return false
@@ -120,6 +128,8 @@ func (r *run) releaseWhen(st Step) func() bool {
 		if !s.heldFor(ok, now, waitStable) {
 			return false
 		}
+		// the next injection's hold starts from scratch
+		s = steady{}
 		fmt.Fprintf(r.env.Progress, "[%s] %s: hold ends at %.0fs (%s: %s)\n", r.sc.Name, st.Name, now.Sub(r.origin).Seconds(), st.HoldUntil, state)
 		return true
 	}
@@ -142,7 +152,9 @@ func (r *run) earlyEndWatch(ctx context.Context, stepsDone func() bool, end func
 		case <-r.loadDone:
 			return
 		case now := <-t.C:
-			ok := now.Sub(r.origin) >= e.NotBefore && stepsDone()
+			// at the planned end the load ends by itself
+			elapsed := now.Sub(r.origin)
+			ok := elapsed >= e.NotBefore && elapsed < r.sc.Load.Duration && stepsDone()
 			var state string
 			if ok {
 				ok, state = r.allHold(e.When)
@@ -196,11 +208,17 @@ func (r *run) faultsRecovered() (bool, string) {
 	return pending == 0, fmt.Sprintf("recovered from %d of %d faults", applied-pending, applied)
 }
 
-// replicasAtStart judges ReplicasAtStart.
-func (r *run) replicasAtStart() (bool, string) {
-	h := r.pods.History()
-	now := time.Now()
-	start, desired, serving, terminating := h.DesiredAt(r.origin), h.DesiredAt(now), h.ServingAt(now, nil), h.TerminatingAt(now)
-	ok := desired > 0 && desired == start && serving >= desired && terminating == 0
-	return ok, fmt.Sprintf("%d of %d replicas serve, %d terminating, %d at the start", serving, desired, terminating, start)
+// replicasBack judges ReplicasBack.
+func (r *run) replicasBack() (bool, string) {
+	from := r.origin
+	if r.sc.EndEarly != nil {
+		from = from.Add(r.sc.EndEarly.ReplicasAt)
+	}
+	return replicasBack(r.pods.History(), from, time.Now())
+}
+
+func replicasBack(h *PodHistory, from, now time.Time) (bool, string) {
+	before, desired, serving, terminating := h.DesiredAt(from), h.DesiredAt(now), h.ServingAt(now, nil), h.TerminatingAt(now)
+	ok := desired > 0 && desired == before && serving >= desired && terminating == 0
+	return ok, fmt.Sprintf("%d of %d replicas serve, %d terminating, %d before", serving, desired, terminating, before)
 }

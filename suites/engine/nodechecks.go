@@ -171,10 +171,13 @@ func ReplacementsReadyWithin(toleration, recovery time.Duration) Check {
 			evictAt := e.InEffect.Add(toleration)
 			victims := o.Victims(e)
 			at, ok := o.Pods.RecoveredAt(e.Issued, victims)
-			// replaced while the node was down: judged, however soon the
-			// run ended after that (an early end waits for exactly this)
+			// replaced while the node was down, or whole again only with pods
+			// on the node once it was back after the eviction: either is
+			// judged, however soon the run ended after it
 			replaced := ok && len(victims) > 0 && (e.RevertIssued.IsZero() || at.Before(e.RevertIssued))
-			if !replaced && evictAt.Add(recovery).After(o.End) {
+			onlyWithNode := ok && len(victims) > 0 && !e.RevertIssued.IsZero() && !e.RevertIssued.Before(evictAt) && !at.Before(e.RevertIssued) &&
+				o.Pods.ServingAt(at, o.Pods.onNode(at, node, victims)) < o.Pods.DesiredAt(at)
+			if !replaced && !onlyWithNode && evictAt.Add(recovery).After(o.End) {
 				return reports.NotJudged(CheckReplacementReady, name, fmt.Sprintf(
 					"the pods tolerate an unreachable node for %s: eviction would come at %.0fs, after this run's end at %.0fs (declare a shorter tolerationSeconds to judge it)",
 					toleration, evictAt.Sub(o.Origin).Seconds(), o.End.Sub(o.Origin).Seconds()))
@@ -198,7 +201,7 @@ func ReplacementsReadyWithin(toleration, recovery time.Duration) Check {
 			if !evicted.IsZero() {
 				seen = fmt.Sprintf("evicted %.1fs after NotReady", evicted.Sub(e.InEffect).Seconds())
 			}
-			if ok && !e.RevertIssued.IsZero() && !at.Before(e.RevertIssued) && o.Pods.ServingAt(at, o.Pods.onNode(at, node, victims)) < o.Pods.DesiredAt(at) {
+			if onlyWithNode {
 				// whole again only with pods on the lost node, once it was
 				// back: nothing replaced them elsewhere while it was down
 				return withDetail(reports.Unmeasured(CheckReplacementReady, name, "<=", bound.Seconds(), "s", "never elsewhere"),

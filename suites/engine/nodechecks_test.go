@@ -116,8 +116,16 @@ func TestNodeChecksFailWhatTheyMust(t *testing.T) {
 	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; !c.Passed || c.Skipped || *c.Measured != 68 {
 		t.Fatalf("early end after the replacement: %s", c.Message())
 	}
-	// the same early end with pods back only with the node is still no
-	// replacement, and a run too short to see one is still not judged
+	// pods back only with the node, the run ending soon after (it ends
+	// early once the target is whole): still never elsewhere
+	o = nodeFailureRun(0, 0)
+	o.Pods.Pods = append(o.Pods.Pods, PodChange{At: at(102), PodState: PodState{UID: "d", Name: "d", Node: "w1", Ready: true}})
+	o.End = at(104)
+	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; c.Passed || c.MeasuredValue() != "never elsewhere" {
+		t.Fatalf("back only with the node, short run: %s", c.Message())
+	}
+	// an early end right after the node's return with nothing serving
+	// again is a run too short to see a replacement: not judged
 	o = nodeFailureRun(0, 0)
 	o.Faults[0].RevertIssued, o.Faults[0].Reverted, o.End = at(79), at(83), at(88)
 	if c := evalAll(o, ReplacementsReadyWithin(20*time.Second, 30*time.Second))[CheckReplacementReady]; !c.Skipped || !strings.Contains(c.Detail, "after this run's end") {

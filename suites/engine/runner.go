@@ -369,6 +369,7 @@ func (r *run) run(ctx context.Context, out *Outcome) error {
 	<-abortDone
 	<-earlyDone
 	if e := r.endedEarlyAt(); e != nil {
+		r.rep.Load.EndedSeconds = round(e.At.Sub(r.origin).Seconds(), 3)
 		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("The load ended at %.0fs of its %s: %s.", e.At.Sub(r.origin).Seconds(), sc.Load.Duration, e.Why))
 	}
 

@@ -127,7 +127,8 @@ type Step struct {
 	Wait        Condition
 	WaitTimeout time.Duration
 	// HoldUntil, when set, ends each injection's Hold early once the
-	// condition has held for a second.
+	// condition has held for a second (faults the cluster heals have no
+	// hold to end).
 	HoldUntil Condition
 }
 
@@ -236,6 +237,9 @@ func (s Scenario) Validate() error {
 	}
 	for i, st := range s.Steps {
 		if st.Wait != "" {
+			if st.HoldUntil != "" {
+				errs = append(errs, fmt.Errorf("scenario %s: step %d: a wait holds nothing: no hold-until", s.Name, i+1))
+			}
 			continue
 		}
 		sched := faults.Schedule{Fault: placeholder{}, Every: st.Every, Times: st.Times, Hold: st.Hold, Start: st.At}

@@ -245,8 +245,8 @@ func (r *run) holds(c Condition) (bool, string) {
 		return len(nodes) > 0, fmt.Sprintf("%d of %d nodes Ready and schedulable", len(nodes), len(nodes))
 	case FaultsRecovered:
 		return r.faultsRecovered()
-	case ReplicasAtStart:
-		return r.replicasAtStart()
+	case ReplicasBack:
+		return r.replicasBack()
 	}
 	return false, fmt.Sprintf("unknown condition %q", c)
 }
