@@ -179,8 +179,8 @@ func ReplacementsReadyWithin(toleration, recovery time.Duration) Check {
 				o.Pods.ServingAt(at, o.Pods.onNode(at, node, victims)) < o.Pods.DesiredAt(at)
 			if !replaced && !onlyWithNode && evictAt.Add(recovery).After(o.End) {
 				return reports.NotJudged(CheckReplacementReady, name, fmt.Sprintf(
-					"the pods tolerate an unreachable node for %s: eviction would come at %.0fs, after this run's end at %.0fs (declare a shorter tolerationSeconds to judge it)",
-					toleration, evictAt.Sub(o.Origin).Seconds(), o.End.Sub(o.Origin).Seconds()))
+					"the pods tolerate an unreachable node for %s: eviction would come at %.0fs and its %s recovery budget end after this run's end at %.0fs, with no replacement seen (declare a shorter tolerationSeconds to judge it)",
+					toleration, evictAt.Sub(o.Origin).Seconds(), recovery, o.End.Sub(o.Origin).Seconds()))
 			}
 			if !e.RevertIssued.IsZero() && e.RevertIssued.Before(evictAt) {
 				// the same pods come back with the node: nothing replaced them
