@@ -390,6 +390,46 @@ func TestSpreadSources(t *testing.T) {
 	}
 }
 
+// One request per connection: the client resets the connection when it
+// closes it (no TIME_WAIT, a 10s conntrack entry); with keep-alive it
+// closes with a FIN as usual. The server sees the difference.
+func TestConnectionsEndWithAResetWithoutKeepAlive(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		o         Options
+		wantReset bool
+	}{
+		{"spread sources", Options{SpreadSources: true}, true},
+		{"one source", Options{}, true},
+		{"keep-alive", Options{KeepAlive: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			tc.o.Target, tc.o.Timeout = "http://"+ln.Addr().String()+"/", time.Second
+			dial := tc.o.client().Transport.(*http.Transport).DialContext
+			c, err := dial(context.Background(), "tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			c.Close()
+			_ = srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, err = srv.Read(make([]byte, 1))
+			if reset := err != nil && strings.Contains(err.Error(), "connection reset"); reset != tc.wantReset {
+				t.Fatalf("server read after the client closed: %v; want a reset: %v", err, tc.wantReset)
+			}
+		})
+	}
+}
+
 func TestBurstEnd(t *testing.T) {
 	// failures at 1.0, 1.4, 2.2 (within 1s of each other), then 4.0
 	tl := build([3]int{500, 5, 1}, [3]int{1000, 5, 0}, [3]int{1200, 5, 1}, [3]int{1400, 5, 0}, [3]int{2200, 5, 0},
