@@ -142,35 +142,26 @@ func (r *run) earlyEndWatch(ctx context.Context, stepsDone func() bool, end func
 	if e == nil || r.sc.Load.None || r.sc.Load.Agents > 0 {
 		return
 	}
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
 	var s steady
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.loadDone:
-			return
-		case now := <-t.C:
-			// at the planned end the load ends by itself
-			elapsed := now.Sub(r.origin)
-			ok := elapsed >= e.NotBefore && elapsed < r.sc.Load.Duration && stepsDone()
-			var state string
-			if ok {
-				ok, state = r.allHold(e.When)
-			}
-			if !s.heldFor(ok, now, e.Margin) {
-				continue
-			}
-			why := fmt.Sprintf("%s held for %s (%s)", joinConditions(e.When), e.Margin, state)
-			r.mu.Lock()
-			r.endedEarly = &EndedEarly{At: now, Why: why}
-			r.mu.Unlock()
-			fmt.Fprintf(r.env.Progress, "[%s] the load ends at %.0fs of %s: %s\n", r.sc.Name, now.Sub(r.origin).Seconds(), r.sc.Load.Duration, why)
-			end()
-			return
+	r.whileLoading(ctx, 250*time.Millisecond, func(now time.Time) bool {
+		// at the planned end the load ends by itself
+		elapsed := now.Sub(r.origin)
+		ok := elapsed >= e.NotBefore && elapsed < r.sc.Load.Duration && stepsDone()
+		var state string
+		if ok {
+			ok, state = r.allHold(e.When)
 		}
-	}
+		if !s.heldFor(ok, now, e.Margin) {
+			return false
+		}
+		why := fmt.Sprintf("%s held for %s (%s)", joinConditions(e.When), e.Margin, state)
+		r.mu.Lock()
+		r.endedEarly = &EndedEarly{At: now, Why: why}
+		r.mu.Unlock()
+		fmt.Fprintf(r.env.Progress, "[%s] the load ends at %.0fs of %s: %s\n", r.sc.Name, now.Sub(r.origin).Seconds(), r.sc.Load.Duration, why)
+		end()
+		return true
+	})
 }
 
 func (r *run) endedEarlyAt() *EndedEarly {

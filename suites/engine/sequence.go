@@ -90,7 +90,28 @@ func (r *run) abortWatch(ctx context.Context, stop func()) {
 	if len(r.sc.Abort) == 0 {
 		return
 	}
-	t := time.NewTicker(time.Second)
+	r.whileLoading(ctx, time.Second, func(now time.Time) bool {
+		for _, a := range r.sc.Abort {
+			if now.Sub(r.origin) < a.Window {
+				continue
+			}
+			if fired, why := a.breached(r.window(a.Window, now)); fired {
+				r.mu.Lock()
+				r.aborted = &Aborted{At: now, Why: why}
+				r.mu.Unlock()
+				fmt.Fprintf(r.env.Progress, "[%s] ABORT at %.0fs: %s; reverting every fault\n", r.sc.Name, now.Sub(r.origin).Seconds(), why)
+				stop()
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// whileLoading calls tick every period until it says it is done, ctx ends
+// or the load ends.
+func (r *run) whileLoading(ctx context.Context, period time.Duration, tick func(now time.Time) (done bool)) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -99,18 +120,8 @@ func (r *run) abortWatch(ctx context.Context, stop func()) {
 		case <-r.loadDone:
 			return
 		case now := <-t.C:
-			for _, a := range r.sc.Abort {
-				if now.Sub(r.origin) < a.Window {
-					continue
-				}
-				if fired, why := a.breached(r.window(a.Window, now)); fired {
-					r.mu.Lock()
-					r.aborted = &Aborted{At: now, Why: why}
-					r.mu.Unlock()
-					fmt.Fprintf(r.env.Progress, "[%s] ABORT at %.0fs: %s; reverting every fault\n", r.sc.Name, now.Sub(r.origin).Seconds(), why)
-					stop()
-					return
-				}
+			if tick(now) {
+				return
 			}
 		}
 	}
