@@ -144,9 +144,9 @@ func (r *run) earlyEndWatch(ctx context.Context, stepsDone func() bool, end func
 	}
 	var s steady
 	r.whileLoading(ctx, 250*time.Millisecond, func(now time.Time) bool {
-		// at the planned end the load ends by itself
+		// within a second of the planned end the load ends by itself
 		elapsed := now.Sub(r.origin)
-		ok := elapsed >= e.NotBefore && elapsed < r.sc.Load.Duration && stepsDone()
+		ok := elapsed >= e.NotBefore && elapsed < r.sc.Load.Duration-time.Second && stepsDone()
 		var state string
 		if ok {
 			ok, state = r.allHold(e.When)
