@@ -205,15 +205,15 @@ func (o Options) TargetRateOver(d time.Duration) float64 {
 func (o Options) client() *http.Client {
 	dial := (&net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}).DialContext
 	if !o.KeepAlive {
-		dial = abortOnClose((&net.Dialer{Timeout: o.Timeout, KeepAlive: -1}).DialContext)
+		dial = (&net.Dialer{Timeout: o.Timeout, KeepAlive: -1}).DialContext
 	}
 	if u, err := url.Parse(o.Target); err == nil && o.SpreadSources {
 		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.To4() != nil && ip.IsLoopback() {
 			dial = newSpreadDialer(o.Timeout).DialContext
-			if !o.KeepAlive {
-				dial = abortOnClose(dial)
-			}
 		}
+	}
+	if !o.KeepAlive {
+		dial = abortOnClose(dial)
 	}
 	return &http.Client{
 		Timeout: o.Timeout,
@@ -229,12 +229,14 @@ func (o Options) client() *http.Client {
 
 // abortOnClose makes every connection the dialer opens end with a reset
 // (SO_LINGER 0) instead of a FIN once its one request is answered. A
-// closed connection then leaves no TIME_WAIT socket, and its conntrack
-// entry lives 10s in CLOSE instead of 120s in TIME_WAIT: at 5,000 new
-// connections a second, TIME_WAIT entries fill this machine's 262,144 in
-// under a minute, and the kernel then drops new connections' packets (runs
-// went from 100% to 0-80% answered). A SYN on a closed entry's tuple gets
-// a new entry and a new NAT decision, so nothing goes to a stale endpoint.
+// closed connection then leaves no TIME_WAIT socket on either side, and
+// its conntrack entry lives 10s in CLOSE instead of 120s in TIME_WAIT. At
+// 5,000 new connections a second, the server's TIME_WAIT sockets neared
+// the kernel's 131,072 within 40s and new SYNs met tuples still in
+// TIME_WAIT (client timeouts); runs back to back filled this machine's
+// 262,144 conntrack entries and the kernel dropped packets (0-80%
+// answered). A SYN on a closed entry's tuple gets a new entry and a new
+// NAT decision, so nothing goes to a stale endpoint.
 func abortOnClose(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)

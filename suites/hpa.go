@@ -162,11 +162,9 @@ var hpaSuite = Suite{
 		}
 		var early *engine.EarlyEnd
 		if !p.FullDuration {
-			// scaled back in, the last pods gone: the tail's rest is the
-			// baseline on the replicas it started with
-			// (typically 12-24s beyond the window, then the pods' drain)
-			// (typically 12-24s beyond the window, then the pods' drain);
-			// back to the replicas at the step up, which scale-in judges
+			// back to the replicas at the step up (which scale-in judges),
+			// the last pods gone: the tail's rest is the baseline on them.
+			// Typically 12-24s beyond the window, then the pods' drain
 			early = &engine.EarlyEnd{When: []engine.Condition{engine.ReplicasBack}, ReplicasAt: at.Up, NotBefore: at.Down + a.ScaleDownWindow,
 				Margin: 5 * time.Second, Typical: at.Down + a.ScaleDownWindow + 30*time.Second}
 		}

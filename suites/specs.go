@@ -139,7 +139,7 @@ func (g *gate) registerScenario(s Suite, sc engine.Scenario) {
 			if err != nil {
 				Fail("scenario: " + err.Error())
 			}
-		}, NodeTimeout(setupBudget+max(sc.PrepareTime, sc.PrepareMax)+sc.Load.Duration+sc.Settle+sc.EffectTimeout+maxStepEffect(sc)+5*time.Minute))
+		}, NodeTimeout(setupBudget+sc.LongestPrepare()+sc.Load.Duration+sc.Settle+sc.EffectTimeout+maxStepEffect(sc)+5*time.Minute))
 
 		for _, c := range sc.Checks {
 			It(c.Spec, Label(CheckLabel(c.ID)), func() {

@@ -123,7 +123,7 @@ func ExpectedScenario(sc engine.Scenario) time.Duration {
 }
 
 // WorstScenario bounds one scenario against a workload that does not heal:
-// the whole load and the settle budget.
+// the longest preparation, the whole load and the settle budget.
 func WorstScenario(sc engine.Scenario) time.Duration {
-	return ExpectedScenario(sc) + max(sc.PrepareMax-sc.PrepareTime, 0) + sc.Load.Duration - sc.TypicalLoad() + sc.Settle
+	return ExpectedScenario(sc) + sc.LongestPrepare() - sc.PrepareTime + sc.Load.Duration - sc.TypicalLoad() + sc.Settle
 }

@@ -139,7 +139,7 @@ func (r *run) releaseWhen(st Step) func() bool {
 // stepsDone reports whether every injection was issued and reverted.
 func (r *run) earlyEndWatch(ctx context.Context, stepsDone func() bool, end func()) {
 	e := r.sc.EndEarly
-	if e == nil || r.sc.Load.None || r.sc.Load.Agents > 0 {
+	if e == nil {
 		return
 	}
 	var s steady
@@ -178,17 +178,22 @@ func joinConditions(cs []Condition) string {
 	return strings.Join(s, ", ")
 }
 
-// faultsRecovered judges FaultsRecovered from this scenario's faults (the
-// injector keeps every scenario's).
-func (r *run) faultsRecovered() (bool, string) {
+// events are this scenario's faults so far: the injector keeps every
+// scenario's.
+func (r *run) events() []faults.Event {
 	var evs []faults.Event
 	for _, e := range r.env.Injector.Events() {
 		if !e.Issued.Before(r.origin) {
 			evs = append(evs, e)
 		}
 	}
+	return evs
+}
+
+// faultsRecovered judges FaultsRecovered.
+func (r *run) faultsRecovered() (bool, string) {
 	applied, pending := 0, 0
-	for _, rr := range recoveries(r.pods.History(), evs) {
+	for _, rr := range recoveries(r.pods.History(), r.events()) {
 		if rr.Applied {
 			applied++
 			if !rr.Recovered {

@@ -575,10 +575,9 @@ func (r *run) snapshot() live.Status {
 		Scenario: r.sc.Name, Elapsed: now.Sub(r.origin), Planned: r.sc.Load.Duration,
 		Recent: recent, Overall: overall, RecentSpan: load.DefaultRecent, Serving: serving, Desired: desired,
 	}
-	for _, ev := range r.env.Injector.Events() {
-		// this scenario's faults (the injector keeps every suite's) not
-		// undone, or undone lately
-		if ev.Issued.Before(r.origin) || !ev.Applied() || (!ev.Reverted.IsZero() && now.Sub(ev.Reverted) >= load.DefaultRecent) {
+	for _, ev := range r.events() {
+		// not undone, or undone lately
+		if !ev.Applied() || (!ev.Reverted.IsZero() && now.Sub(ev.Reverted) >= load.DefaultRecent) {
 			continue
 		}
 		targets := make([]string, len(ev.Targets))

@@ -181,6 +181,11 @@ type Check struct {
 	Eval func(*Observation) reports.Check
 }
 
+// LongestPrepare is how long Prepare may take.
+func (s Scenario) LongestPrepare() time.Duration {
+	return max(s.PrepareTime, s.PrepareMax)
+}
+
 // Planned is how many injections the schedule holds.
 func (s Scenario) Planned() int {
 	n := 0

@@ -207,19 +207,13 @@ const waitStable = time.Second
 func (r *run) waitFor(ctx context.Context, st Step) WaitResult {
 	res := WaitResult{Step: st.Name, Condition: st.Wait, Start: time.Now()}
 	deadline := res.Start.Add(st.WaitTimeout)
-	var since time.Time
+	var s steady
 	for {
 		now := time.Now()
 		ok, state := r.holds(st.Wait)
 		res.State = state
-		switch {
-		case !ok:
-			since = time.Time{}
-		case since.IsZero():
-			since = now
-		}
-		if !since.IsZero() && now.Sub(since) >= waitStable {
-			res.Met, res.End = true, since
+		if s.heldFor(ok, now, waitStable) {
+			res.Met, res.End = true, s.since
 			return res
 		}
 		if !now.Before(deadline) || r.sleepUntil(ctx, now.Add(250*time.Millisecond)) != nil {
