@@ -118,7 +118,12 @@ func Up(ctx context.Context, o UpOptions) (*Cluster, error) {
 		o.Image = res.Image
 	}
 
-	fmt.Fprintf(o.Progress, "Creating cluster %q: 1 control plane + %d workers, image %s\n", o.Name, o.Workers, o.Image)
+	if o.APIServerPort == 0 {
+		if o.APIServerPort, err = FreeAPIServerPort(o.Name); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(o.Progress, "Creating cluster %q: 1 control plane + %d workers, image %s, API server on 127.0.0.1:%d\n", o.Name, o.Workers, o.Image, o.APIServerPort)
 	kcfg := KindConfig(o.Config)
 	createErr := make(chan error, 1)
 	go func() {

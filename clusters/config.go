@@ -5,6 +5,8 @@ package clusters
 
 import (
 	"fmt"
+	"hash/fnv"
+	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -29,6 +31,18 @@ const (
 	DefaultServiceSubnet   = "10.96.0.0/12"
 	DefaultFirstPort       = 30080
 	DefaultLastPort        = 30099
+)
+
+// The API server's port on 127.0.0.1 comes from this range, below Linux's
+// ephemeral ports (32768-60999 by default) and the NodePort range. kind
+// would pick a free ephemeral port, but with Docker's userland proxy off
+// (as on this machine) a published port is a DNAT rule, not a listener:
+// the port stays free to bind, and a later program that binds it (a test
+// server on port 0) has its connections sent to the API server instead, or
+// refused once the node is gone and the rule stays behind a dead dockerd.
+const (
+	apiServerPortBase = 29000
+	apiServerPortSpan = 1000
 )
 
 // PortRange is an inclusive range of NodePorts mapped to 127.0.0.1.
@@ -75,6 +89,9 @@ type Config struct {
 	// Kubernetes' default. A shorter one makes node faults show sooner; the
 	// kubelets then renew their leases every quarter of it.
 	NodeGracePeriod time.Duration
+	// APIServerPort is the API server's port on 127.0.0.1; zero picks a
+	// free one in 29000-29999, starting from one derived from the name.
+	APIServerPort int
 	// HostCaps is the capability bounding set of this machine; it decides
 	// the containerd settings the nodes need.
 	HostCaps capfilter.Set
@@ -95,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if !c.PodSubnet.IsValid() || !c.ServiceSubnet.IsValid() {
 		return fmt.Errorf("pod and service subnets must be set")
+	}
+	if p := c.APIServerPort; p != 0 && (p < 1024 || p > 65535 || c.Ports.Contains(p)) {
+		return fmt.Errorf("API server port %d: must be 1024-65535 and outside the mapped ports %s", p, c.Ports)
 	}
 	if c.PodSubnet.Overlaps(c.ServiceSubnet) {
 		return fmt.Errorf("pod subnet %s overlaps service subnet %s", c.PodSubnet, c.ServiceSubnet)
@@ -125,6 +145,27 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// FreeAPIServerPort returns a port of 29000-29999 that nothing on this
+// machine listens on at 127.0.0.1, trying first the one derived from the
+// cluster name so that a cluster keeps its port across re-creations.
+func FreeAPIServerPort(name string) (int, error) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	first := int(h.Sum32() % apiServerPortSpan)
+	for i := range apiServerPortSpan {
+		port := apiServerPortBase + (first+i)%apiServerPortSpan
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		if err := l.Close(); err != nil {
+			return 0, fmt.Errorf("API server port %d: %w", port, err)
+		}
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free API server port in %d-%d on 127.0.0.1", apiServerPortBase, apiServerPortBase+apiServerPortSpan-1)
+}
+
 // restrictOOMScoreAdj is the containerd setting for hosts whose root cannot
 // lower oom_score_adj (no CAP_SYS_RESOURCE): without it every pod sandbox
 // fails with "can't get final child's PID from pipe: EOF".
@@ -153,6 +194,7 @@ func KindConfig(c Config) *v1alpha4.Cluster {
 		Networking: v1alpha4.Networking{
 			IPFamily:          v1alpha4.IPv4Family,
 			APIServerAddress:  "127.0.0.1",
+			APIServerPort:     int32(c.APIServerPort),
 			PodSubnet:         c.PodSubnet.String(),
 			ServiceSubnet:     c.ServiceSubnet.String(),
 			KubeProxyMode:     v1alpha4.IPTablesProxyMode,

@@ -3,7 +3,9 @@ package clusters
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,8 @@ func TestValidate(t *testing.T) {
 		{"too many workers", func(c *Config) { c.Workers = 11 }, "workers"},
 		{"overlap", func(c *Config) { c.ServiceSubnet = netip.MustParsePrefix("10.244.128.0/20") }, "overlaps"},
 		{"grace too short", func(c *Config) { c.NodeGracePeriod = 8 * time.Second }, "node grace period"},
+		{"API server port privileged", func(c *Config) { c.APIServerPort = 443 }, "API server port 443"},
+		{"API server port on a mapped port", func(c *Config) { c.APIServerPort = 30085 }, "outside the mapped ports"},
 		{"grace not a multiple of 4s", func(c *Config) { c.NodeGracePeriod = 30 * time.Second }, "multiple of 4s"},
 	}
 	for _, b := range bad {
@@ -71,7 +75,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestKindConfig(t *testing.T) {
-	c := Config{Name: "gate", Workers: 3, Image: "chaosgate.local/node:v1.34.4-abc", Ports: PortRange{30080, 30082}}.WithDefaults()
+	c := Config{Name: "gate", Workers: 3, Image: "chaosgate.local/node:v1.34.4-abc", Ports: PortRange{30080, 30082}, APIServerPort: 29123}.WithDefaults()
 	c.HostCaps = capfilter.Set(0x000001fffeffffff) // no CAP_SYS_RESOURCE
 	kc := KindConfig(c)
 	if len(kc.Nodes) != 4 || kc.Nodes[0].Role != "control-plane" || kc.Nodes[3].Role != "worker" {
@@ -91,7 +95,7 @@ func TestKindConfig(t *testing.T) {
 			t.Fatal("workers must not carry port mappings: node faults would take the ports down")
 		}
 	}
-	if kc.Networking.PodSubnet != DefaultPodSubnet || kc.Networking.ServiceSubnet != DefaultServiceSubnet || kc.Networking.APIServerAddress != "127.0.0.1" {
+	if kc.Networking.PodSubnet != DefaultPodSubnet || kc.Networking.ServiceSubnet != DefaultServiceSubnet || kc.Networking.APIServerAddress != "127.0.0.1" || kc.Networking.APIServerPort != 29123 {
 		t.Fatalf("networking = %+v", kc.Networking)
 	}
 	if len(kc.ContainerdConfigPatches) != 1 || !strings.Contains(kc.ContainerdConfigPatches[0], "restrict_oom_score_adj = true") {
@@ -148,5 +152,28 @@ func TestWhileLockedRetriesOnlyTheLock(t *testing.T) {
 	other := errors.New("no such cluster")
 	if err := whileLocked(context.Background(), func() error { calls++; return other }); err != other || calls != 1 {
 		t.Fatalf("err %v after %d calls, want the other error at once", err, calls)
+	}
+}
+
+func TestFreeAPIServerPort(t *testing.T) {
+	first, err := FreeAPIServerPort("chaosgate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// below the ephemeral ports: a test server on port 0 can never get it
+	if first < 29000 || first > 29999 {
+		t.Fatalf("port %d outside 29000-29999", first)
+	}
+	if again, err := FreeAPIServerPort("chaosgate"); err != nil || again != first {
+		t.Fatalf("same name gave %d (%v), then %d", first, err, again)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(first)))
+	if err != nil {
+		t.Fatalf("listen on %d: %v", first, err)
+	}
+	defer l.Close()
+	next, err := FreeAPIServerPort("chaosgate")
+	if err != nil || next == first || next < 29000 || next > 29999 {
+		t.Fatalf("with %d taken: port %d, %v", first, next, err)
 	}
 }
