@@ -43,9 +43,12 @@ fmt:
 
 # One vet with every tag: no file is built only without a tag (no !e2e or
 # !chromium constraint), so this covers the untagged build too, and the
-# packages are vetted once instead of three times.
+# packages are vetted once instead of three times. -race makes vet compile
+# the dependencies as the unit tests' -race build does, so client-go, kind
+# and the rest compile once for both (measured on ./load/ with an empty
+# build cache: the race test after vet 7.6s, 35.7s after a plain vet).
 vet:
-	$(GO) vet -tags e2e,chromium ./...
+	$(GO) vet -race -tags e2e,chromium ./...
 
 unit: fmt vet
 	$(GO) test -race -count=1 ./...
