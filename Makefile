@@ -48,10 +48,16 @@ fmt:
 # and the rest compile once for both (measured on ./load/ with an empty
 # build cache: the race test after vet 7.6s, 35.7s after a plain vet).
 vet:
-	$(GO) vet -race -tags e2e,chromium ./...
+	GOGC=$(COMPILE_GOGC) $(GO) vet -race -tags e2e,chromium ./...
+
+# The compiler collects its garbage a quarter as often: the unit phase on a
+# fresh clone with an empty build cache took 4m45.2s against 5m21.5s (CPU
+# 6m01s against 7m02s), the same hour. The unit tests run with it too; the
+# end-to-end specs and the gate keep Go's default.
+COMPILE_GOGC ?= 400
 
 unit: fmt vet
-	$(GO) test -race -count=1 ./...
+	GOGC=$(COMPILE_GOGC) $(GO) test -race -count=1 ./...
 
 # End-to-end specs run one package at a time: they share the kind cluster.
 # Each e2e target keeps its log; on failure the failed specs and their
