@@ -46,14 +46,16 @@ fmt:
 # packages are vetted once instead of three times. -race makes vet compile
 # the dependencies as the unit tests' -race build does, so client-go, kind
 # and the rest compile once for both (measured on ./load/ with an empty
-# build cache: the race test after vet 7.6s, 35.7s after a plain vet).
+# build cache: the race test after vet 7.6s, 35.7s after a plain vet). Like
+# the race tests, it needs cgo and gcc.
 vet:
 	GOGC=$(COMPILE_GOGC) $(GO) vet -race -tags e2e,chromium ./...
 
 # The compiler collects its garbage a quarter as often: the unit phase on a
 # fresh clone with an empty build cache took 4m45.2s against 5m21.5s (CPU
-# 6m01s against 7m02s), the same hour. The unit tests run with it too; the
-# end-to-end specs and the gate keep Go's default.
+# 6m01s against 7m02s), one run each the same hour. The unit test binaries
+# inherit it (they were measured so); the end-to-end specs and the gate
+# keep Go's default.
 COMPILE_GOGC ?= 400
 
 unit: fmt vet

@@ -119,7 +119,12 @@ func Up(ctx context.Context, o UpOptions) (*Cluster, error) {
 	}
 
 	if o.APIServerPort == 0 {
-		if o.APIServerPort, err = FreeAPIServerPort(o.Name); err != nil {
+		published, err := dockerOutput(ctx, "ps", "--format", "{{.Ports}}")
+		if err != nil {
+			return nil, err
+		}
+		taken := publishedHostPorts(published)
+		if o.APIServerPort, err = freeAPIServerPort(o.Name, func(p int) bool { return taken[p] }); err != nil {
 			return nil, err
 		}
 	}

@@ -89,8 +89,9 @@ type Config struct {
 	// Kubernetes' default. A shorter one makes node faults show sooner; the
 	// kubelets then renew their leases every quarter of it.
 	NodeGracePeriod time.Duration
-	// APIServerPort is the API server's port on 127.0.0.1; zero picks a
-	// free one in 29000-29999, starting from one derived from the name.
+	// APIServerPort is the API server's port on 127.0.0.1. Up fills a zero
+	// with a free one of 29000-29999, starting from one derived from the
+	// name; KindConfig leaves a zero to kind, which picks an ephemeral one.
 	APIServerPort int
 	// HostCaps is the capability bounding set of this machine; it decides
 	// the containerd settings the nodes need.
@@ -113,8 +114,8 @@ func (c Config) Validate() error {
 	if !c.PodSubnet.IsValid() || !c.ServiceSubnet.IsValid() {
 		return fmt.Errorf("pod and service subnets must be set")
 	}
-	if p := c.APIServerPort; p != 0 && (p < 1024 || p > 65535 || c.Ports.Contains(p)) {
-		return fmt.Errorf("API server port %d: must be 1024-65535 and outside the mapped ports %s", p, c.Ports)
+	if p := c.APIServerPort; p != 0 && (p < 1024 || p >= 30000) {
+		return fmt.Errorf("API server port %d: must be 1024-29999, below the NodePort range and the ephemeral ports", p)
 	}
 	if c.PodSubnet.Overlaps(c.ServiceSubnet) {
 		return fmt.Errorf("pod subnet %s overlaps service subnet %s", c.PodSubnet, c.ServiceSubnet)
@@ -145,15 +146,21 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// FreeAPIServerPort returns a port of 29000-29999 that nothing on this
-// machine listens on at 127.0.0.1, trying first the one derived from the
-// cluster name so that a cluster keeps its port across re-creations.
-func FreeAPIServerPort(name string) (int, error) {
+// freeAPIServerPort returns a port of 29000-29999 that nothing on this
+// machine listens on at 127.0.0.1 and that taken does not report (ports
+// Docker publishes: without its userland proxy they are rules, not
+// listeners, and a listen cannot see them), trying first the one derived
+// from the cluster name so that a cluster keeps its port across
+// re-creations.
+func freeAPIServerPort(name string, taken func(port int) bool) (int, error) {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(name))
 	first := int(h.Sum32() % apiServerPortSpan)
 	for i := range apiServerPortSpan {
 		port := apiServerPortBase + (first+i)%apiServerPortSpan
+		if taken(port) {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue
@@ -164,6 +171,33 @@ func FreeAPIServerPort(name string) (int, error) {
 		return port, nil
 	}
 	return 0, fmt.Errorf("no free API server port in %d-%d on 127.0.0.1", apiServerPortBase, apiServerPortBase+apiServerPortSpan-1)
+}
+
+// publishedHostPorts parses the host side of `docker ps --format
+// {{.Ports}}` lines ("127.0.0.1:29952->6443/tcp, 127.0.0.1:30080-30099->
+// 30080-30099/tcp") into the set of host ports they publish.
+func publishedHostPorts(out string) map[int]bool {
+	ports := map[int]bool{}
+	for _, item := range strings.FieldsFunc(out, func(r rune) bool { return r == ',' || r == '\n' }) {
+		host, _, found := strings.Cut(strings.TrimSpace(item), "->")
+		if !found {
+			continue
+		}
+		host = host[strings.LastIndex(host, ":")+1:]
+		lo, hi, isRange := strings.Cut(host, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if !isRange {
+			b, err2 = a, err1
+		}
+		if err1 != nil || err2 != nil || b < a || b-a > 65535 {
+			continue
+		}
+		for p := a; p <= b; p++ {
+			ports[p] = true
+		}
+	}
+	return ports
 }
 
 // restrictOOMScoreAdj is the containerd setting for hosts whose root cannot

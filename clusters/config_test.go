@@ -62,7 +62,8 @@ func TestValidate(t *testing.T) {
 		{"overlap", func(c *Config) { c.ServiceSubnet = netip.MustParsePrefix("10.244.128.0/20") }, "overlaps"},
 		{"grace too short", func(c *Config) { c.NodeGracePeriod = 8 * time.Second }, "node grace period"},
 		{"API server port privileged", func(c *Config) { c.APIServerPort = 443 }, "API server port 443"},
-		{"API server port on a mapped port", func(c *Config) { c.APIServerPort = 30085 }, "outside the mapped ports"},
+		{"API server port a NodePort", func(c *Config) { c.APIServerPort = 30085 }, "1024-29999"},
+		{"API server port ephemeral", func(c *Config) { c.APIServerPort = 42815 }, "ephemeral"},
 		{"grace not a multiple of 4s", func(c *Config) { c.NodeGracePeriod = 30 * time.Second }, "multiple of 4s"},
 	}
 	for _, b := range bad {
@@ -156,7 +157,8 @@ func TestWhileLockedRetriesOnlyTheLock(t *testing.T) {
 }
 
 func TestFreeAPIServerPort(t *testing.T) {
-	first, err := FreeAPIServerPort("chaosgate")
+	none := func(int) bool { return false }
+	first, err := freeAPIServerPort("chaosgate", none)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,16 +166,36 @@ func TestFreeAPIServerPort(t *testing.T) {
 	if first < 29000 || first > 29999 {
 		t.Fatalf("port %d outside 29000-29999", first)
 	}
-	if again, err := FreeAPIServerPort("chaosgate"); err != nil || again != first {
+	if again, err := freeAPIServerPort("chaosgate", none); err != nil || again != first {
 		t.Fatalf("same name gave %d (%v), then %d", first, err, again)
+	}
+	// a port Docker publishes is a rule, not a listener: only taken knows
+	published, err := freeAPIServerPort("chaosgate", func(p int) bool { return p == first })
+	if err != nil || published == first || published < 29000 || published > 29999 {
+		t.Fatalf("with %d published: port %d, %v", first, published, err)
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(first)))
 	if err != nil {
 		t.Fatalf("listen on %d: %v", first, err)
 	}
 	defer l.Close()
-	next, err := FreeAPIServerPort("chaosgate")
-	if err != nil || next == first || next < 29000 || next > 29999 {
-		t.Fatalf("with %d taken: port %d, %v", first, next, err)
+	if next, err := freeAPIServerPort("chaosgate", none); err != nil || next == first || next < 29000 || next > 29999 {
+		t.Fatalf("with %d listened on: port %d, %v", first, next, err)
+	}
+	if _, err := freeAPIServerPort("chaosgate", func(int) bool { return true }); err == nil || !strings.Contains(err.Error(), "no free API server port") {
+		t.Fatalf("every port taken: %v", err)
+	}
+}
+
+func TestPublishedHostPorts(t *testing.T) {
+	out := "127.0.0.1:30080-30082->30080-30082/tcp, 127.0.0.1:29952->6443/tcp\n\n0.0.0.0:8080->80/tcp, :::8080->80/tcp\n5432/tcp\n"
+	got := publishedHostPorts(out)
+	for _, p := range []int{30080, 30081, 30082, 29952, 8080} {
+		if !got[p] {
+			t.Errorf("port %d missing from %v", p, got)
+		}
+	}
+	if got[6443] || got[5432] || got[80] || len(got) != 5 {
+		t.Errorf("container side or unpublished ports counted: %v", got)
 	}
 }

@@ -118,6 +118,19 @@ func parsePortBindings(js string) (PortRange, error) {
 	return r, nil
 }
 
+// apiServerHostPort returns the host port bound to the control plane's
+// 6443/tcp in docker's PortBindings JSON, or 0.
+func apiServerHostPort(js string) int {
+	var b map[string][]struct {
+		HostPort string `json:"HostPort"`
+	}
+	if json.Unmarshal([]byte(js), &b) != nil || len(b["6443/tcp"]) == 0 {
+		return 0
+	}
+	p, _ := strconv.Atoi(b["6443/tcp"][0].HostPort)
+	return p
+}
+
 // nodeGracePeriod reads kube-controller-manager's
 // --node-monitor-grace-period from its static pod ("default" when unset).
 func nodeGracePeriod(ctx context.Context, cs kubernetes.Interface) (string, error) {
@@ -153,9 +166,17 @@ func (e *ReuseMismatchError) Error() string {
 
 // checkReuse compares an existing cluster with the settings asked for.
 func checkReuse(ctx context.Context, c *Cluster, o UpOptions) error {
-	ports, err := MappedPorts(ctx, o.Name)
+	bindings, err := dockerOutput(ctx, "inspect", "--format", "{{json .HostConfig.PortBindings}}", o.Name+"-control-plane")
 	if err != nil {
 		return err
+	}
+	ports, err := parsePortBindings(bindings)
+	if err != nil {
+		return err
+	}
+	if p := apiServerHostPort(bindings); p >= 30000 {
+		// made before chaosgate chose the port (see apiServerPortBase)
+		fmt.Fprintf(o.Progress, "Note: cluster %q's API server is published on 127.0.0.1:%d, a port other programs may bind and lose to it; `chaosgate cluster down --name %s` and `cluster up` move it to 29000-29999\n", o.Name, p, o.Name)
 	}
 	if ports != o.Ports {
 		return &ReuseMismatchError{Name: o.Name, Setting: "--ports", Asked: o.Ports.String(), Has: ports.String()}

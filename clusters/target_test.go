@@ -19,6 +19,12 @@ func TestParsePortBindings(t *testing.T) {
 	if _, err := parsePortBindings(`{"6443/tcp":[{"HostIp":"127.0.0.1","HostPort":"41235"}]}`); err == nil {
 		t.Fatal("no node port mapped must be an error")
 	}
+	if p := apiServerHostPort(js); p != 41235 {
+		t.Fatalf("API server port %d, want 41235", p)
+	}
+	if p := apiServerHostPort(`{"30080/tcp":[{"HostIp":"127.0.0.1","HostPort":"30080"}]}`); p != 0 {
+		t.Fatalf("no 6443 binding: port %d, want 0", p)
+	}
 }
 
 func TestKindName(t *testing.T) {
