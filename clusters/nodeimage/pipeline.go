@@ -101,7 +101,6 @@ func (b *builder) build(ctx context.Context) (string, error) {
 
 func (b *builder) buildBinaries(ctx context.Context) (binaries, error) {
 	var bins binaries
-	var err error
 	ld, err := kubeVersionLDFlags(KubernetesVersion)
 	if err != nil {
 		return bins, err
@@ -113,16 +112,28 @@ func (b *builder) buildBinaries(ctx context.Context) (binaries, error) {
 		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+p)
 	}
 	stagingVersion := "v0." + strings.TrimPrefix(KubernetesVersion, "v1.")
-	bins.k8s, err = b.runFileStage(ctx, fileStage{
-		name: "kubernetes binaries " + KubernetesVersion,
-		key:  KeyOf("k8s", map[string]string{"version": KubernetesVersion, "go": b.goVer, "ldflags": ld, "pkgs": strings.Join(pkgs, ","), "recipe": recipe}),
-		build: func(ctx context.Context, out string) error {
-			return buildWrapped(ctx, filepath.Join(work, "k8s"), "k8s.io/kubernetes", KubernetesVersion, stagingVersion, ld, pkgs, out)
-		},
+	// Kubernetes on one branch, the other binaries one after the other on
+	// a second: a single go build leaves a core idle in its serial parts
+	// (the last packages of a chain, the links), which the other fills.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		bins.k8s, err = b.runFileStage(gctx, fileStage{
+			name: "kubernetes binaries " + KubernetesVersion,
+			key:  KeyOf("k8s", map[string]string{"version": KubernetesVersion, "go": b.goVer, "ldflags": ld, "pkgs": strings.Join(pkgs, ","), "recipe": recipe}),
+			build: func(ctx context.Context, out string) error {
+				return buildWrapped(ctx, filepath.Join(work, "k8s"), "k8s.io/kubernetes", KubernetesVersion, stagingVersion, ld, pkgs, out)
+			},
+		})
+		return err
 	})
-	if err != nil {
-		return bins, err
-	}
+	g.Go(func() error { return b.buildAddonBinaries(gctx, work, &bins) })
+	return bins, g.Wait()
+}
+
+// buildAddonBinaries builds etcd, CoreDNS, metrics-server and pause into
+// bins, one after the other.
+func (b *builder) buildAddonBinaries(ctx context.Context, work string, bins *binaries) error {
+	var err error
 	bins.etcd, err = b.runFileStage(ctx, fileStage{
 		name: "etcd " + EtcdVersion,
 		key:  KeyOf("etcd", map[string]string{"version": EtcdVersion, "go": b.goVer, "recipe": recipe}),
@@ -138,7 +149,7 @@ func (b *builder) buildBinaries(ctx context.Context) (binaries, error) {
 		},
 	})
 	if err != nil {
-		return bins, err
+		return err
 	}
 	bins.coredns, err = b.runFileStage(ctx, fileStage{
 		name: "coredns " + CoreDNSVersion,
@@ -148,7 +159,7 @@ func (b *builder) buildBinaries(ctx context.Context) (binaries, error) {
 		},
 	})
 	if err != nil {
-		return bins, err
+		return err
 	}
 	msLD := "-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion=" + MetricsServerVersion
 	bins.metricsServer, err = b.runFileStage(ctx, fileStage{
@@ -159,7 +170,7 @@ func (b *builder) buildBinaries(ctx context.Context) (binaries, error) {
 		},
 	})
 	if err != nil {
-		return bins, err
+		return err
 	}
 	gccVer, _ := cmd("gcc", "-dumpfullversion").run(ctx)
 	bins.pause, err = b.runFileStage(ctx, fileStage{
@@ -179,7 +190,7 @@ func (b *builder) buildBinaries(ctx context.Context) (binaries, error) {
 			return err
 		},
 	})
-	return bins, err
+	return err
 }
 
 // rootfsImage debootstraps a Debian root filesystem into a cached tarball
