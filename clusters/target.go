@@ -84,21 +84,38 @@ func KindName(ctx context.Context, cs kubernetes.Interface) (name string, ok boo
 // MappedPorts returns the node ports the kind cluster's control-plane node
 // maps to 127.0.0.1, as one range.
 func MappedPorts(ctx context.Context, name string) (PortRange, error) {
-	out, err := dockerOutput(ctx, "inspect", "--format", "{{json .HostConfig.PortBindings}}", name+"-control-plane")
+	b, err := controlPlaneBindings(ctx, name)
 	if err != nil {
 		return PortRange{}, err
+	}
+	return b.nodePorts()
+}
+
+// portBindings is docker's HostConfig.PortBindings of a node container:
+// container port ("30080/tcp") to the host addresses it is published on.
+type portBindings map[string][]struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+func controlPlaneBindings(ctx context.Context, name string) (portBindings, error) {
+	out, err := dockerOutput(ctx, "inspect", "--format", "{{json .HostConfig.PortBindings}}", name+"-control-plane")
+	if err != nil {
+		return nil, err
 	}
 	return parsePortBindings(out)
 }
 
-func parsePortBindings(js string) (PortRange, error) {
-	var b map[string][]struct {
-		HostIP   string `json:"HostIp"`
-		HostPort string `json:"HostPort"`
-	}
+func parsePortBindings(js string) (portBindings, error) {
+	var b portBindings
 	if err := json.Unmarshal([]byte(js), &b); err != nil {
-		return PortRange{}, fmt.Errorf("port bindings %q: %w", js, err)
+		return nil, fmt.Errorf("port bindings %q: %w", js, err)
 	}
+	return b, nil
+}
+
+// nodePorts returns the NodePorts published on 127.0.0.1, as one range.
+func (b portBindings) nodePorts() (PortRange, error) {
 	var r PortRange
 	for _, hs := range b {
 		for _, h := range hs {
@@ -118,13 +135,10 @@ func parsePortBindings(js string) (PortRange, error) {
 	return r, nil
 }
 
-// apiServerHostPort returns the host port bound to the control plane's
-// 6443/tcp in docker's PortBindings JSON, or 0.
-func apiServerHostPort(js string) int {
-	var b map[string][]struct {
-		HostPort string `json:"HostPort"`
-	}
-	if json.Unmarshal([]byte(js), &b) != nil || len(b["6443/tcp"]) == 0 {
+// apiServerPort returns the host port the API server's 6443/tcp is
+// published on, or 0.
+func (b portBindings) apiServerPort() int {
+	if len(b["6443/tcp"]) == 0 {
 		return 0
 	}
 	p, _ := strconv.Atoi(b["6443/tcp"][0].HostPort)
@@ -166,15 +180,15 @@ func (e *ReuseMismatchError) Error() string {
 
 // checkReuse compares an existing cluster with the settings asked for.
 func checkReuse(ctx context.Context, c *Cluster, o UpOptions) error {
-	bindings, err := dockerOutput(ctx, "inspect", "--format", "{{json .HostConfig.PortBindings}}", o.Name+"-control-plane")
+	bindings, err := controlPlaneBindings(ctx, o.Name)
 	if err != nil {
 		return err
 	}
-	ports, err := parsePortBindings(bindings)
+	ports, err := bindings.nodePorts()
 	if err != nil {
 		return err
 	}
-	if p := apiServerHostPort(bindings); p >= 30000 {
+	if p := bindings.apiServerPort(); p >= 30000 {
 		// made before chaosgate chose the port (see apiServerPortBase)
 		fmt.Fprintf(o.Progress, "Note: cluster %q's API server is published on 127.0.0.1:%d, a port other programs may bind and lose to it; `chaosgate cluster down --name %s` and `cluster up` move it to 29000-29999\n", o.Name, p, o.Name)
 	}

@@ -12,18 +12,33 @@ import (
 func TestParsePortBindings(t *testing.T) {
 	js := `{"30080/tcp":[{"HostIp":"127.0.0.1","HostPort":"30080"}],"30081/tcp":[{"HostIp":"127.0.0.1","HostPort":"30081"}],` +
 		`"6443/tcp":[{"HostIp":"127.0.0.1","HostPort":"41235"}],"30090/tcp":[{"HostIp":"0.0.0.0","HostPort":"30090"}]}`
-	r, err := parsePortBindings(js)
+	b, err := parsePortBindings(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.nodePorts()
 	if err != nil || r != (PortRange{30080, 30081}) {
 		t.Fatalf("%v %v", r, err)
 	}
-	if _, err := parsePortBindings(`{"6443/tcp":[{"HostIp":"127.0.0.1","HostPort":"41235"}]}`); err == nil {
-		t.Fatal("no node port mapped must be an error")
-	}
-	if p := apiServerHostPort(js); p != 41235 {
+	if p := b.apiServerPort(); p != 41235 {
 		t.Fatalf("API server port %d, want 41235", p)
 	}
-	if p := apiServerHostPort(`{"30080/tcp":[{"HostIp":"127.0.0.1","HostPort":"30080"}]}`); p != 0 {
+	apiOnly, err := parsePortBindings(`{"6443/tcp":[{"HostIp":"127.0.0.1","HostPort":"41235"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apiOnly.nodePorts(); err == nil {
+		t.Fatal("no node port mapped must be an error")
+	}
+	nodePortOnly, err := parsePortBindings(`{"30080/tcp":[{"HostIp":"127.0.0.1","HostPort":"30080"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := nodePortOnly.apiServerPort(); p != 0 {
 		t.Fatalf("no 6443 binding: port %d, want 0", p)
+	}
+	if _, err := parsePortBindings(`not json`); err == nil {
+		t.Fatal("bad JSON must be an error")
 	}
 }
 
