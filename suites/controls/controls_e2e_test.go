@@ -240,6 +240,32 @@ func startDeleteNamespace(ctx context.Context, name string) {
 	}
 }
 
+// runLanes runs jobs on n lanes at once: the first lane runs first, in
+// order, before it takes any of rest; the other lanes take rest in order.
+func runLanes(n int, first, rest []func()) {
+	queue := make(chan func(), len(rest))
+	for _, job := range rest {
+		queue <- job
+	}
+	close(queue)
+	var wg sync.WaitGroup
+	for lane := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if lane == 0 {
+				for _, job := range first {
+					job()
+				}
+			}
+			for job := range queue {
+				job()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // interruptAfter sends SIGINT after d.
 func interruptAfter(d time.Duration) func(context.Context, *os.Process) {
 	return func(_ context.Context, p *os.Process) {
@@ -247,6 +273,10 @@ func interruptAfter(d time.Duration) func(context.Context, *os.Process) {
 		_ = p.Signal(os.Interrupt)
 	}
 }
+
+// aloneNamespaces prefixes the namespaces of the runs that have the
+// cluster to themselves.
+const aloneNamespaces = "chaosgate-alone-"
 
 // short keeps a control run small: the pod-kill scenario only, 30s of
 // load, two kills.
@@ -269,9 +299,9 @@ func join(parts ...[]string) []string {
 // Each control is a workload (and, where the fault is the point, a
 // parameter), the checks that must fail on it, and the ones that must
 // still pass.
-// Controls that only touch their own pods run three at a time, each in a
-// namespace of its own; the others (drains and node faults touch every
-// pod on a node, 9,000 req/s takes the whole machine) run alone. Controls
+// Controls that only touch their own pods run three at a time; the others
+// (drains and node faults touch every pod on a node, 9,000 req/s takes the
+// whole machine) run alone. Each run has a namespace of its own. Controls
 // on one workload share one run where their load fits both (check ids are
 // then scenario/check). Among the three at a time, checks that follow the
 // machine's pace are not asserted to pass: min-serving (a readiness probe
@@ -296,6 +326,17 @@ var controls = []struct {
 	// of its requests)
 	oneAtATime bool
 }{
+	{
+		// a short profile: nothing scales, so nothing scales back in. Not
+		// one at a time: its step is 50 req/s (2.5 times the baseline, as
+		// no CPU request lets the gate derive more) and starts no pod, and
+		// the checks it fails do not follow the machine's pace. First in
+		// the list, so its step (about 100s in, after a minute's wait for
+		// an autoscaler that never becomes active) ends before the load of
+		// the second one-at-a-time control, whose scaling-active must pass
+		name: "no CPU request behind a CPU autoscaler", args: []string{"--workload", "bundled:broken-hpa-no-cpu-requests", "--suites", "hpa", "--hpa-calibration", "20s", "--hpa-hold", "30s", "--hpa-max-scale-in", "5s"},
+		failing: []string{"scaling-active", "scale-out-reaction"}, notJudged: []string{"scale-out-reach", "scale-in"},
+	},
 	{
 		// kills 15s apart: a replacement that is not Ready by the second
 		// kill (three gates share two cores here) would leave it nothing to
@@ -326,12 +367,6 @@ var controls = []struct {
 		// in the crowd, a replacement once took 34s to serve
 		name: "an app that ignores SIGTERM", args: join([]string{"--workload", "bundled:broken-ignores-sigterm"}, short),
 		failing: []string{"faults-took-effect"},
-	},
-	{
-		// a short profile: nothing scales, so nothing scales back in
-		name: "no CPU request behind a CPU autoscaler", args: []string{"--workload", "bundled:broken-hpa-no-cpu-requests", "--suites", "hpa", "--hpa-calibration", "20s", "--hpa-hold", "30s", "--hpa-max-scale-in", "5s"},
-		failing: []string{"scaling-active", "scale-out-reaction"}, notJudged: []string{"scale-out-reach", "scale-in"},
-		oneAtATime: true,
 	},
 	{
 		name: "replacement pods that crash-loop",
@@ -590,48 +625,38 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		safety := crowdedSafetyCases()
 		BeforeAll(func(ctx SpecContext) {
 			var mu sync.Mutex
-			var wg sync.WaitGroup
-			slots, heavy := make(chan struct{}, 3), make(chan struct{}, 1)
 			// only the runs whose specs the label filter selects (the
 			// group's own labels and a spec's)
 			selected := func(labels ...string) bool {
 				return Label(append([]string{"e2e", "gate"}, labels...)...).MatchesLabelFilter(GinkgoLabelFilter())
 			}
-			// launch runs a run in namespace ns when a slot is free (and,
-			// one at a time, the heavy slot), then deletes ns: its NodePort
-			// goes at once, and the range holds 20, fewer than the runs
-			launch := func(ns string, oneAtATime bool, run func()) {
-				wg.Add(1)
-				go func() {
+			// Three lanes. The one-at-a-time controls (three hpa runs of
+			// 2-3.5 minutes) are the group's longest path, so the first lane
+			// runs them back to back before anything else: when they queued
+			// for any free slot they waited 3.5 minutes for one (CI, ninth
+			// session). The other two lanes take the rest, and the first
+			// joins them once its own queue is empty. Each run's namespace
+			// is deleted when it ends: its NodePort goes at once, and the
+			// range holds 20, fewer than the runs.
+			var oneAtATime, others []func()
+			queue := func(ns string, heavy bool, run func()) {
+				job := func() {
 					defer GinkgoRecover()
-					defer wg.Done()
-					if oneAtATime {
-						heavy <- struct{}{}
-						defer func() { <-heavy }()
-					}
-					slots <- struct{}{}
-					defer func() { <-slots }()
 					run()
 					startDeleteNamespace(ctx, ns)
-				}()
-			}
-			// the one-at-a-time controls queue first: one after the other
-			// they are the group's longest path
-			order := make([]int, 0, len(controls))
-			for _, first := range []bool{true, false} {
-				for i, c := range controls {
-					if c.oneAtATime == first {
-						order = append(order, i)
-					}
+				}
+				if heavy {
+					oneAtATime = append(oneAtATime, job)
+				} else {
+					others = append(others, job)
 				}
 			}
-			for _, i := range order {
-				c := controls[i]
+			for i, c := range controls {
 				if c.alone || !selected() {
 					continue
 				}
 				ns := fmt.Sprintf("chaosgate-ctl-%d", i)
-				launch(ns, c.oneAtATime, func() {
+				queue(ns, c.oneAtATime, func() {
 					o := runOpts{journal: GinkgoT().TempDir(), prefix: fmt.Sprintf("[ctl-%d] ", i)}
 					if c.hook != nil {
 						o.hook = &when{marker: c.hook.marker, do: flipCrashSwitch(ns)}
@@ -642,19 +667,19 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 					mu.Unlock()
 				})
 			}
-			// the pod faults' bad ends (safety_e2e_test.go), launched last:
+			// the pod faults' bad ends (safety_e2e_test.go), queued last:
 			// each run is short
 			for i, sc := range safety {
 				if !selected("safety") {
 					break
 				}
 				ns := fmt.Sprintf("chaosgate-ctl-safety-%d", i)
-				launch(ns, false, func() {
+				queue(ns, false, func() {
 					sc.journal = GinkgoT().TempDir()
 					sc.runs = endBadly(ctx, sc.end, sc.args, runOpts{journal: sc.journal, prefix: fmt.Sprintf("[safety-%d] ", i)}, "--namespace", ns)
 				})
 			}
-			wg.Wait()
+			runLanes(3, oneAtATime, others)
 			// their pods (some crash-looping, some behind budgets) would
 			// distort the controls that drain or stop whole nodes
 			deleteNamespaces(ctx, "chaosgate-ctl-")
@@ -677,14 +702,22 @@ var _ = Describe("chaosgate run", Label("e2e", "gate"), Ordered, ContinueOnFailu
 		}
 	})
 
-	for _, c := range controls {
+	// The controls alone, each in a namespace of its own, deleted in the
+	// background once it is done: in the gate's namespace every run found
+	// the last one's workload there and waited for its deletion first.
+	for i, c := range controls {
 		if !c.alone {
 			continue
 		}
 		It(fmt.Sprintf("fails %s on %s (exit 1)", c.name, strings.Join(c.failing, ", ")), func(ctx SpecContext) {
-			expectControl(runGate(ctx, c.hook, c.args...), c.failing, c.passing, c.notJudged, c.name)
+			ns := fmt.Sprintf("%s%d", aloneNamespaces, i)
+			DeferCleanup(func(ctx SpecContext) { startDeleteNamespace(ctx, ns) })
+			expectControl(runGate(ctx, c.hook, append([]string{"--namespace", ns}, c.args...)...), c.failing, c.passing, c.notJudged, c.name)
 		})
 	}
+	AfterAll(func(ctx SpecContext) {
+		deleteNamespaces(ctx, aloneNamespaces)
+	}, NodeTimeout(4*time.Minute))
 
 	// What only the API server can tell (schema, validation) is found by a
 	// server-side dry run, before anything is deployed: exit 2, naming the

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -125,11 +126,16 @@ var _ = Describe("a run that ends badly leaves nothing broken", Label("e2e", "sa
 		}
 		for _, e := range endsOf(fc.panic) {
 			It(e.title(fc.kind), func(ctx SpecContext) {
-				expectEndedBadly(e, endBadly(ctx, e, fc.args, runOpts{}))
+				ns := fmt.Sprintf("%ssafety-%s-%s", aloneNamespaces, fc.kind, strings.ToLower(string(e)))
+				DeferCleanup(func(ctx SpecContext) { startDeleteNamespace(ctx, ns) })
+				expectEndedBadly(e, endBadly(ctx, e, fc.args, runOpts{}, "--namespace", ns))
 				expectWhole(ctx, journal)
 			})
 		}
 	}
+	AfterAll(func(ctx SpecContext) {
+		deleteNamespaces(ctx, aloneNamespaces)
+	}, NodeTimeout(4*time.Minute))
 })
 
 // crowdedSafetyCase is a pod fault's bad end, run beside the pod-level
