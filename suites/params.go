@@ -81,7 +81,7 @@ func (p *Params) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&p.Load.Duration, "duration", p.Load.Duration, "load duration per scenario")
 	fs.DurationVar(&p.Load.Timeout, "request-timeout", p.Load.Timeout, "timeout of each request")
 	fs.BoolVar(&p.Load.KeepAlive, "keep-alive", p.Load.KeepAlive, "reuse connections (off: one connection per request, spreading load over pods)")
-	fs.BoolVar(&p.FullDuration, "full-duration", p.FullDuration, "run every scenario's load for its whole duration and hold a lost node --node-down-for (by default the node and hpa scenarios end their load 5s after the target is back: replicas serving, nodes Ready, scaled back in; a lost node is restarted once its pods serve elsewhere)")
+	fs.BoolVar(&p.FullDuration, "full-duration", p.FullDuration, "run every scenario's load for its whole duration and hold a lost node --node-down-for (by default the node, rollout and hpa scenarios end their load once the target is back: 5s after replicas serve, nodes are Ready, a rollback is done, it scaled back in; 10s after a rolling update is done and its old pods are gone; a lost node is restarted once its pods serve elsewhere)")
 	fs.BoolVar(&p.Load.SpreadSources, "spread-sources", p.Load.SpreadSources, "open load connections from the source addresses of "+load.SpreadNetwork+" (off: 127.0.0.1 only)")
 	fs.IntVar(&p.Load.Agents, "load-agents", p.Load.Agents, "send every suite's load from this many agent pods inside the cluster, to the target Service's DNS name (0: from this machine through the NodePort; service-discovery always uses agents, --discovery-agents)")
 	fs.StringVar(&p.Path, "path", p.Path, "path (and query) the load requests")

@@ -140,6 +140,23 @@ func validateRolloutStart(p Params) error {
 	return nil
 }
 
+// rolloutEarlyEnd ends a rollout scenario's load once when has held for
+// margin after its schedule is done, unless --full-duration: every request
+// that could fail on the rollout itself was sent by then. A good release's
+// schedule is done once it is issued (the cluster carries it out), so its
+// conditions include FaultsInEffect: the rollout completed. Every replica
+// serving with none on its way out (ReplicasBack) means the old pods'
+// shutdowns were seen, and the margin catches a release that fails soon
+// after it becomes Ready; one that fails later is seen only with
+// --full-duration. typical is when that usually is, for time budgets.
+func rolloutEarlyEnd(p Params, when []engine.Condition, margin, typical time.Duration) *engine.EarlyEnd {
+	if p.FullDuration || p.Load.Agents > 0 {
+		// agents keep their schedule
+		return nil
+	}
+	return &engine.EarlyEnd{When: when, Margin: margin, Typical: typical}
+}
+
 // rollingUpdate: a rolling update under load must be invisible to users:
 // zero failed requests, not 99.5%.
 var rollingUpdate = Suite{
@@ -167,6 +184,9 @@ var rollingUpdate = Suite{
 			Steps: []engine.Step{{Name: "rollout", At: p.Rollouts.Start, Times: 1, EffectTimeout: effect,
 				Fault: rolloutFault(p, false)}},
 			Settle: p.SLO.MaxRecovery, EffectTimeout: effect,
+			// typically: the rollout done 4-13s after it began, its old pods
+			// gone a few seconds later, then the margin
+			EndEarly: rolloutEarlyEnd(p, []engine.Condition{engine.FaultsInEffect, engine.ReplicasBack}, 10*time.Second, p.Rollouts.Start+22*time.Second),
 			Checks: []engine.Check{
 				engine.FailedRequestsAtMost(p.Rollouts.MaxFailed),
 				engine.RolloutCompletedWithin(deadline),
@@ -203,6 +223,9 @@ var rollback = Suite{
 			Steps: []engine.Step{{Name: "bad release", At: r.Start, Times: 1, EffectTimeout: r.DetectAfter + 60*time.Second,
 				Fault: rolloutFault(p, true)}},
 			Settle: p.SLO.MaxRecovery, EffectTimeout: r.DetectAfter + 60*time.Second,
+			// the schedule is done once the rollback is: then the previous
+			// release's replicas, all serving, none on its way out
+			EndEarly: rolloutEarlyEnd(p, []engine.Condition{engine.ReplicasBack}, 5*time.Second, r.Start+r.DetectAfter+10*time.Second),
 			Checks: []engine.Check{
 				engine.BadReleaseDetectedWithin(r.DetectAfter + 15*time.Second),
 				engine.RolledBackWithin(r.MaxRestore),

@@ -220,8 +220,8 @@ func TestExpectedCountsEarlyEndsAndTheirWorstCase(t *testing.T) {
 		t.Fatalf("early end: typical %s, worst %s", typical, worst)
 	}
 	// by default a lost node is held until its pods serve elsewhere and the
-	// load ends once it is back; --full-duration keeps both whole; load
-	// agents keep their schedule
+	// load ends once it is back (a rollout's once it is over); --full-duration
+	// keeps both whole; load agents keep their schedule
 	for _, tc := range []struct {
 		name        string
 		edit        func(*Params)
@@ -233,7 +233,7 @@ func TestExpectedCountsEarlyEndsAndTheirWorstCase(t *testing.T) {
 	} {
 		p := DefaultParams()
 		tc.edit(&p)
-		for _, s := range []Suite{nodeFailure, nodeUnreachable} {
+		for _, s := range []Suite{nodeFailure, nodeUnreachable, rollingUpdate, rollback} {
 			for _, sc := range s.Scenarios(p, nil) {
 				if err := sc.Validate(); err != nil {
 					t.Errorf("%s: %s: %v", tc.name, sc.Name, err)

@@ -20,6 +20,10 @@ const (
 	// load began (at EarlyEnd.ReplicasAt into it, when set), every one
 	// serving and none still terminating.
 	ReplicasBack Condition = "replicas-back"
+	// FaultsInEffect: every fault the scenario dealt so far took effect (a
+	// rollout completed, a bad release was found out), for faults the
+	// cluster carries out rather than suffers.
+	FaultsInEffect Condition = "faults-in-effect"
 )
 
 // EarlyEnd ends a scenario's load before its duration once the outcome is
@@ -84,7 +88,7 @@ func (e EarlyEnd) validate(s Scenario) error {
 
 func knownCondition(c Condition) bool {
 	switch c {
-	case ReplicasReady, NodesReady, FaultsRecovered, ReplicasBack:
+	case ReplicasReady, NodesReady, FaultsRecovered, ReplicasBack, FaultsInEffect:
 		return true
 	}
 	return false
@@ -202,6 +206,21 @@ func (r *run) faultsRecovered() (bool, string) {
 		}
 	}
 	return pending == 0, fmt.Sprintf("recovered from %d of %d faults", applied-pending, applied)
+}
+
+// faultsInEffect judges FaultsInEffect.
+func (r *run) faultsInEffect() (bool, string) {
+	return allInEffect(r.events())
+}
+
+func allInEffect(evs []faults.Event) (bool, string) {
+	in := 0
+	for _, e := range evs {
+		if e.TookEffect() {
+			in++
+		}
+	}
+	return len(evs) > 0 && in == len(evs), fmt.Sprintf("%d of %d faults in effect", in, len(evs))
 }
 
 // replicasBack judges ReplicasBack.

@@ -384,9 +384,30 @@ func TestScenarioValidateRefusesAnEarlyEndItCannotKeep(t *testing.T) {
 		})
 	}
 	sc := killScenario(1)
-	sc.EndEarly = &EarlyEnd{When: []Condition{FaultsRecovered, NodesReady, ReplicasBack}, Margin: time.Second}
+	sc.EndEarly = &EarlyEnd{When: []Condition{FaultsRecovered, NodesReady, ReplicasBack, FaultsInEffect}, Margin: time.Second}
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// FaultsInEffect: no fault yet, or one whose effect was not seen, keeps
+// the load going.
+func TestAllInEffect(t *testing.T) {
+	done := faults.Event{ID: "a", InEffect: at(12)}
+	going := faults.Event{ID: "b"}
+	for _, tc := range []struct {
+		evs   []faults.Event
+		want  bool
+		state string
+	}{
+		{nil, false, "0 of 0 faults in effect"},
+		{[]faults.Event{going}, false, "0 of 1 faults in effect"},
+		{[]faults.Event{done, going}, false, "1 of 2 faults in effect"},
+		{[]faults.Event{done}, true, "1 of 1 faults in effect"},
+	} {
+		if ok, state := allInEffect(tc.evs); ok != tc.want || state != tc.state {
+			t.Errorf("%+v: %v %q, want %v %q", tc.evs, ok, state, tc.want, tc.state)
+		}
 	}
 }
 

@@ -252,6 +252,8 @@ func (r *run) holds(c Condition) (bool, string) {
 		return r.faultsRecovered()
 	case ReplicasBack:
 		return r.replicasBack()
+	case FaultsInEffect:
+		return r.faultsInEffect()
 	}
 	return false, fmt.Sprintf("unknown condition %q", c)
 }
