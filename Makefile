@@ -13,7 +13,7 @@ CLUSTER ?= chaosgate
 REPORT_DIR ?= chaosgate-reports/latest
 E2E_TIMEOUT ?= 75m
 
-.PHONY: all build docker image cluster gate list unit e2e e2e-cluster e2e-specs e2e-controls test test-image soak bench down recover fmt vet clean
+.PHONY: all build docker image cluster gate list unit e2e e2e-cluster e2e-specs e2e-controls test soak bench down recover fmt vet clean
 
 all: build
 
@@ -88,20 +88,7 @@ e2e: e2e-cluster e2e-specs e2e-controls
 soak: docker build
 	suites/scripts/soak.sh 10
 
-# On a fresh machine the node image (mostly Go builds: about 14 minutes)
-# is built beside the unit phase (about 5), not after it; with the image
-# cached its build is a check of a few seconds. A unit failure still waits
-# for the image build under way before make exits.
-test:
-	$(MAKE) --no-print-directory -j2 unit test-image
-	$(MAKE) --no-print-directory test-report e2e
-
-# The node image the cluster spec will use; its log goes apart so the unit
-# phase's output stays readable, and its tail is printed on failure.
-# IMAGE_CACHE names another build cache (to measure a cold build).
-test-image: docker build
-	@mkdir -p $(LOG_DIR)
-	$(BIN) image build $(if $(IMAGE_CACHE),--cache $(IMAGE_CACHE)) > $(LOG_DIR)/image.log 2>&1 || { tail -40 $(LOG_DIR)/image.log; exit 1; }
+test: unit test-report e2e
 
 # Benchmarks of the recorder, the timeline arithmetic and the generator,
 # and our generator side by side with vegeta's own CLI (a table).
