@@ -50,8 +50,14 @@ func WaitServing(ctx context.Context, p ServingProbe, want int, timeout time.Dur
 		_, errs := p.fetchAll(ctx, client, n)
 		failed := false
 		for _, err := range errs {
-			if err != nil {
-				failed, last = true, err
+			if err == nil {
+				continue
+			}
+			failed = true
+			// a request cut short by the wait's own deadline says nothing
+			// about the target: the last real failure is the one to report
+			if last == nil || ctx.Err() == nil {
+				last = err
 			}
 		}
 		pause := 100 * time.Millisecond

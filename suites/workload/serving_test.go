@@ -48,6 +48,8 @@ func TestWaitServing(t *testing.T) {
 				}
 				return http.StatusOK, 0
 			},
+			// the error names the 500, not the deadline that cut the last
+			// requests short (a busy machine once saw that)
 			timeout: 700 * time.Millisecond,
 			wantErr: "status 500",
 		},
