@@ -76,7 +76,7 @@ e2e-specs: docker build
 		-ginkgo.label-filter=scenario:self-healing -chaosgate.duration=30s -chaosgate.kills=2 -chaosgate.kill-interval=10s,e2e-specs)
 
 # The binary against the healthy sample and every negative control, and the
-# safety matrix: about an hour on this machine, past Ginkgo's default
+# safety matrix: about 45 minutes on this machine, near Ginkgo's default
 # one-hour suite timeout, hence its own.
 CONTROLS_TIMEOUT ?= 95m
 e2e-controls: docker build
