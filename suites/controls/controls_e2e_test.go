@@ -240,11 +240,12 @@ func startDeleteNamespace(ctx context.Context, name string) {
 	}
 }
 
-// runLanes runs jobs on n lanes at once: the first lane runs first, in
-// order, before it takes any of rest; the other lanes take rest in order.
-func runLanes(n int, first, rest []func()) {
-	queue := make(chan func(), len(rest))
-	for _, job := range rest {
+// runLanes runs jobs on n lanes at once: lane 0 runs own's jobs in order
+// before it takes any from shared; the other lanes take shared's jobs, in
+// order, from the start.
+func runLanes(n int, own, shared []func()) {
+	queue := make(chan func(), len(shared))
+	for _, job := range shared {
 		queue <- job
 	}
 	close(queue)
@@ -254,7 +255,7 @@ func runLanes(n int, first, rest []func()) {
 		go func() {
 			defer wg.Done()
 			if lane == 0 {
-				for _, job := range first {
+				for _, job := range own {
 					job()
 				}
 			}
