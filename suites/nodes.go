@@ -104,12 +104,8 @@ func (n NodeParams) validate() error {
 // usually takes after the fault (measured with chaosgate's 20s
 // node-monitor-grace-period).
 func nodeEarlyEnd(p Params, typical time.Duration) *engine.EarlyEnd {
-	if p.FullDuration || p.Load.Agents > 0 {
-		// agents keep their schedule
-		return nil
-	}
-	return &engine.EarlyEnd{When: []engine.Condition{engine.FaultsRecovered, engine.NodesReady, engine.ReplicasReady}, Margin: 5 * time.Second,
-		Typical: p.Nodes.Start + typical}
+	return earlyEnd(p, engine.EarlyEnd{When: []engine.Condition{engine.FaultsRecovered, engine.NodesReady, engine.ReplicasReady}, Margin: 5 * time.Second,
+		Typical: p.Nodes.Start + typical})
 }
 
 // nodeHoldUntil ends a lost node's hold once its pods serve elsewhere: what

@@ -141,20 +141,15 @@ func validateRolloutStart(p Params) error {
 }
 
 // rolloutEarlyEnd ends a rollout scenario's load once when has held for
-// margin after its schedule is done, unless --full-duration: every request
-// that could fail on the rollout itself was sent by then. A good release's
-// schedule is done once it is issued (the cluster carries it out), so its
-// conditions include FaultsInEffect: the rollout completed. Every replica
-// serving with none on its way out (ReplicasBack) means the old pods'
-// shutdowns were seen, and the margin catches a release that fails soon
-// after it becomes Ready; one that fails later is seen only with
-// --full-duration. typical is when that usually is, for time budgets.
+// margin after its schedule is done: every request that could fail on the
+// rollout itself was sent by then. A good release's schedule is done once
+// it is issued (the cluster carries it out), so its conditions include
+// FaultsInEffect: the rollout completed. Every replica serving with none
+// on its way out (ReplicasBack) means the old pods' shutdowns were seen,
+// and the margin catches a release that fails soon after it becomes Ready;
+// one that fails later is seen only with --full-duration.
 func rolloutEarlyEnd(p Params, when []engine.Condition, margin, typical time.Duration) *engine.EarlyEnd {
-	if p.FullDuration || p.Load.Agents > 0 {
-		// agents keep their schedule
-		return nil
-	}
-	return &engine.EarlyEnd{When: when, Margin: margin, Typical: typical}
+	return earlyEnd(p, engine.EarlyEnd{When: when, Margin: margin, Typical: typical})
 }
 
 // rollingUpdate: a rolling update under load must be invisible to users:

@@ -127,3 +127,13 @@ func ExpectedScenario(sc engine.Scenario) time.Duration {
 func WorstScenario(sc engine.Scenario) time.Duration {
 	return ExpectedScenario(sc) + sc.LongestPrepare() - sc.PrepareTime + sc.Load.Duration - sc.TypicalLoad() + sc.Settle
 }
+
+// earlyEnd is e for a scenario whose load comes from this machine, unless
+// --full-duration keeps every load whole; load agents keep their schedule
+// (e.Typical is when the load usually ends, for time budgets).
+func earlyEnd(p Params, e engine.EarlyEnd) *engine.EarlyEnd {
+	if p.FullDuration || p.Load.Agents > 0 {
+		return nil
+	}
+	return &e
+}
