@@ -256,6 +256,10 @@ var configRollout = Suite{
 				{Name: "rollout", At: start, Times: 1, EffectTimeout: effect, Fault: restart},
 			},
 			Settle: p.SLO.MaxRecovery, EffectTimeout: effect,
+			// as the rolling update's, with the change in effect once every
+			// answer shows it: typically served 5s after the change, the
+			// old pods gone a few seconds later, then the margin
+			EndEarly: rolloutEarlyEnd(p, []engine.Condition{engine.FaultsInEffect, engine.ReplicasBack}, 10*time.Second, start+22*time.Second),
 			Checks: []engine.Check{
 				engine.FailedRequestsAtMost(p.Rollouts.MaxFailed),
 				engine.ConfigServedWithin(p.Config.MaxServed, cp.probePath),

@@ -233,7 +233,7 @@ func TestExpectedCountsEarlyEndsAndTheirWorstCase(t *testing.T) {
 	} {
 		p := DefaultParams()
 		tc.edit(&p)
-		for _, s := range []Suite{nodeFailure, nodeUnreachable, rollingUpdate, rollback} {
+		for _, s := range []Suite{nodeFailure, nodeUnreachable, rollingUpdate, rollback, configRollout} {
 			for _, sc := range s.Scenarios(p, nil) {
 				if err := sc.Validate(); err != nil {
 					t.Errorf("%s: %s: %v", tc.name, sc.Name, err)
