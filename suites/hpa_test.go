@@ -60,16 +60,16 @@ func TestHPAScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := hpaSuite.Scenarios(paramsFromFlags(t), w)[0]
-	want := []load.Phase{{Rate: 20, Duration: 10 * time.Second}, {Rate: 120, Duration: 75 * time.Second}, {Rate: 20, Duration: 55 * time.Second}}
+	want := []load.Phase{{Rate: 20, Duration: 10 * time.Second}, {Rate: 120, Duration: 75 * time.Second}, {Rate: 20, Duration: 60 * time.Second}}
 	if len(sc.Load.Phases) != 3 || sc.Load.Phases[0] != want[0] || sc.Load.Phases[1] != want[1] || sc.Load.Phases[2] != want[2] {
 		t.Fatalf("phases %+v", sc.Load.Phases)
 	}
-	if sc.Load.Duration != 140*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 35*time.Second || sc.PrepareMax != 90*time.Second {
+	if sc.Load.Duration != 145*time.Second || sc.Path != "/work?ms=2" || sc.Prepare == nil || sc.PrepareTime != 35*time.Second || sc.PrepareMax != 90*time.Second {
 		t.Fatalf("duration %s, path %q, prepare time %s..%s", sc.Load.Duration, sc.Path, sc.PrepareTime, sc.PrepareMax)
 	}
 	// the load ends once the sample is back at 3 replicas, not before the
-	// 15s scale-down window has passed after the step down
-	if e := sc.EndEarly; e == nil || e.NotBefore != 100*time.Second || e.ReplicasAt != 10*time.Second || len(e.When) != 1 || e.When[0] != engine.ReplicasBack || sc.TypicalLoad() != 130*time.Second {
+	// 20s scale-down window has passed after the step down
+	if e := sc.EndEarly; e == nil || e.NotBefore != 105*time.Second || e.ReplicasAt != 10*time.Second || len(e.When) != 1 || e.When[0] != engine.ReplicasBack || sc.TypicalLoad() != 135*time.Second {
 		t.Fatalf("early end %+v, typical load %s", e, sc.TypicalLoad())
 	}
 	if err := sc.Validate(); err != nil {

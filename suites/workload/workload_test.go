@@ -200,10 +200,10 @@ func TestAutoscalerOfTheBundledWorkloads(t *testing.T) {
 		requestMilli   float64
 		reasonContains string
 	}{
-		{"sample", Autoscaler{Name: "sampleapp", Min: 3, Max: 6, CPUTargetPercent: 60, ScaleDownWindow: 15 * time.Second, LoadPath: "/work?ms=2"}, 100, ""},
-		{"bundled:broken-hpa-max-low", Autoscaler{Name: "sampleapp", Min: 3, Max: 3, CPUTargetPercent: 60, ScaleDownWindow: 15 * time.Second, LoadPath: "/work?ms=2"}, 100, ""},
+		{"sample", Autoscaler{Name: "sampleapp", Min: 3, Max: 6, CPUTargetPercent: 60, ScaleDownWindow: 20 * time.Second, LoadPath: "/work?ms=2"}, 100, ""},
+		{"bundled:broken-hpa-max-low", Autoscaler{Name: "sampleapp", Min: 3, Max: 3, CPUTargetPercent: 60, ScaleDownWindow: 20 * time.Second, LoadPath: "/work?ms=2"}, 100, ""},
 		// no request, no limit: the autoscaler has nothing to divide by
-		{"bundled:broken-hpa-no-cpu-requests", Autoscaler{Name: "sampleapp", Min: 3, Max: 6, CPUTargetPercent: 60, ScaleDownWindow: 15 * time.Second, LoadPath: "/work?ms=2"}, 0, ""},
+		{"bundled:broken-hpa-no-cpu-requests", Autoscaler{Name: "sampleapp", Min: 3, Max: 6, CPUTargetPercent: 60, ScaleDownWindow: 20 * time.Second, LoadPath: "/work?ms=2"}, 0, ""},
 		{"bundled:broken-no-graceful", Autoscaler{}, 50, "no HorizontalPodAutoscaler of Deployment sampleapp"},
 	} {
 		w, err := LoadWorkload(c.workload, "", 0)
